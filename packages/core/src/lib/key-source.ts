@@ -1,0 +1,36 @@
+import type { JWSHeaderParameters } from 'jose';
+import type { IssuerHealth } from '../types.js';
+
+/** A verification key as resolved for one token header. */
+export interface ResolvedKey {
+  /** What jose's `jwtVerify` takes: a CryptoKey / KeyObject for asymmetric keys, bytes for HS* secrets. */
+  readonly key: CryptoKey | import('node:crypto').KeyObject | Uint8Array;
+  /** The `kid` of the key in its set, when it has one. */
+  readonly kid?: string;
+  /** The public JWK (never with private members), when the key came from a JWK. */
+  readonly jwk?: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * Where one issuer's keys come from: a static JWKS, an HS* secret, a remote JWKS (explicit URI or discovery).
+ * Key sets of different issuers are never merged: the verifier holds one KeySource per configured issuer.
+ */
+export interface KeySource {
+  /** The configured issuer this source belongs to. */
+  readonly issuer: string;
+  /**
+   * Resolves the key for a JWS protected header (already checked to carry an allowed `alg`).
+   * Rejects with a TokenError: `key_not_found` (set fetched, no such key or no key fits the alg),
+   * `jwks_unavailable` (key unknown and the set cannot be fetched now).
+   */
+  resolve(header: JWSHeaderParameters): Promise<ResolvedKey>;
+  /**
+   * Whether a key that `resolve()` returned is still in the issuer's current set: synchronous and O(1),
+   * so the verified-token cache can drop tokens whose key has been removed.
+   */
+  isCurrent(key: ResolvedKey): boolean;
+  /** Key health for readiness probes. */
+  health(): IssuerHealth;
+  /** Stops timers and in-flight requests. */
+  close(): void;
+}
