@@ -2,7 +2,7 @@
  * The one shared helper that mints test keys, key sets and tokens. Keys are generated at run time;
  * no key material is committed.
  */
-import { exportJWK, generateKeyPair, SignJWT, calculateJwkThumbprint, type JWK, type JWTPayload } from 'jose';
+import { exportJWK, generateKeyPair, SignJWT, calculateJwkThumbprint, type CryptoKey, type JWK, type JWTPayload } from 'jose';
 
 export type TestAlg = 'RS256' | 'PS256' | 'ES256' | 'ES384' | 'EdDSA' | 'RS384' | 'RS512';
 

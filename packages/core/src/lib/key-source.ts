@@ -1,10 +1,11 @@
-import type { JWSHeaderParameters } from 'jose';
+import type { JWSHeaderParameters, CryptoKey } from 'jose';
+import type { KeyObject } from 'node:crypto';
 import type { IssuerHealth } from '../types.js';
 
 /** A verification key as resolved for one token header. */
 export interface ResolvedKey {
   /** What jose's `jwtVerify` takes: a CryptoKey / KeyObject for asymmetric keys, bytes for HS* secrets. */
-  readonly key: CryptoKey | import('node:crypto').KeyObject | Uint8Array;
+  readonly key: CryptoKey | KeyObject | Uint8Array;
   /** The `kid` of the key in its set, when it has one. */
   readonly kid?: string;
   /** The public JWK (never with private members), when the key came from a JWK. */
