@@ -3,3 +3,8 @@ export type { TokenErrorCode, ErrorBody, TokenErrorOptions } from './errors.js';
 export type * from './types.js';
 export type { Duration } from './lib/duration.js';
 export { toSeconds, optionalSeconds } from './lib/duration.js';
+export { createTelemetry } from './telemetry.js';
+export type { TelemetryOptions } from './telemetry.js';
+export type { Telemetry } from './lib/telemetry.js';
+export { metricsRegistry, renderMetrics, tokenguardMetrics, DEFAULT_METRICS_PREFIX, VERIFY_DURATION_BUCKETS, REMAINING_LIFETIME_BUCKETS } from './metrics.js';
+export type { MetricsOption, TokenguardMetrics } from './metrics.js';

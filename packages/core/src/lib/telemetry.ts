@@ -7,15 +7,23 @@ import type { TokenErrorCode } from '../errors.js';
  * or the logger themselves.
  */
 export interface Telemetry {
+  /**
+   * True when audit events go somewhere (`logger` or `onEvent` set). When false, callers may pass one shared
+   * empty object as `event` instead of building one per request. Undefined counts as true.
+   */
+  readonly auditing?: boolean;
   /** A token was accepted (counted once per request, cached or not). */
   accepted(e: { issuer: string; cache: 'hit' | 'miss'; seconds: number; remainingSeconds: number; event: Omit<AuditEvent, 'type' | 'time'> }): void;
   /** A request was rejected. `issuer` is a configured issuer or undefined (never an unverified `iss`). */
   rejected(e: { issuer: string | undefined; code: TokenErrorCode; cache: 'hit' | 'miss'; seconds: number; event: Omit<AuditEvent, 'type' | 'time'> }): void;
   /** A route's scope requirement denied an authenticated request. `route` is a template, never a raw URL. */
   scopeDenied(e: { route: string | undefined; event: Omit<AuditEvent, 'type' | 'time'> }): void;
-  /** One key-set fetch finished. `stale` means the last good set kept serving after a failure. */
+  /**
+   * One key-set fetch finished. `stale` means the last good set kept serving after a failure. Also emits the
+   * `jwks.refreshed` (ok) or `jwks.failed` (error, stale) event: do not send those through `event()` as well.
+   */
   jwksFetch(e: { issuer: string; outcome: 'ok' | 'error' | 'stale'; keys: number; message?: string }): void;
-  /** Key-set change and health events (`key.added`, `key.removed`, `jwks.refreshed`, `jwks.failed`, `anomaly`). */
+  /** Key-set change and misuse events (`key.added`, `key.removed`, `anomaly` with a `kind`; the latter also counts `anomalies_total{kind}`). */
   event(e: Omit<AuditEvent, 'time'>): void;
   /** Current number of keys and age (seconds since last good fetch) of an issuer's key set. */
   keySet(issuer: string, keys: number, ageSeconds: number | undefined): void;
@@ -27,5 +35,6 @@ export interface Telemetry {
 
 /** A Telemetry that does nothing (metrics: false and no logger/onEvent). */
 export const noopTelemetry: Telemetry = {
+  auditing: false,
   accepted() {}, rejected() {}, scopeDenied() {}, jwksFetch() {}, event() {}, keySet() {}, cacheEntries() {}, warnOnce() {},
 };

@@ -1,0 +1,170 @@
+/**
+ * tokenguard's Prometheus metrics (prom-client, a peer dependency so there is one registry).
+ *
+ * Each metric is created once per registry and prefix: every verifier, guard or plugin on the same registry
+ * shares the same objects, because prom-client throws on a second registration of a name. A metric of the same
+ * name that something else already registered (another copy of this package, say) is reused when its type fits.
+ */
+import { Counter, Gauge, Histogram, register as globalRegistry, type Registry } from 'prom-client';
+import { ERROR_CODES } from './errors.js';
+
+/** Default metric-name prefix. */
+export const DEFAULT_METRICS_PREFIX = 'tokenguard_';
+
+/**
+ * Buckets of `tokenguard_verify_duration_seconds`: a cache hit takes microseconds, a signature check tens of
+ * microseconds to a millisecond, a key-set fetch milliseconds to seconds.
+ */
+export const VERIFY_DURATION_BUCKETS: readonly number[] = Object.freeze([
+  0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+  0.5, 1, 2.5, 5,
+]);
+
+/** Buckets of `tokenguard_token_remaining_lifetime_seconds` (seconds from acceptance to `exp`). */
+export const REMAINING_LIFETIME_BUCKETS: readonly number[] = Object.freeze([
+  5, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 86400,
+]);
+
+/** `kind` values of `tokenguard_anomalies_total` (API.md, usage analytics); anything else counts as `other`. */
+export const ANOMALY_KINDS: readonly string[] = Object.freeze([
+  'token_shared', 'rejection_burst', 'scope_probing', 'revoked_token_use', 'forgery_attempt', 'expired_token_reuse',
+]);
+
+/** The fixed label value used when no configured issuer applies (never an unverified `iss`). */
+export const UNKNOWN_LABEL = 'unknown';
+/** The label value for routes beyond {@link MAX_ROUTE_LABELS} distinct ones, and for unknown anomaly kinds. */
+export const OTHER_LABEL = 'other';
+/** At most this many distinct `route` label values per registry, so a misbehaving adapter cannot blow up cardinality. */
+export const MAX_ROUTE_LABELS = 200;
+
+/** The `metrics` option of the verifier and the adapters: `false` disables metrics. */
+export type MetricsOption = false | { registry?: Registry; prefix?: string } | undefined;
+
+/** All tokenguard metrics of one registry and prefix. */
+export interface TokenguardMetrics {
+  readonly registry: Registry;
+  readonly prefix: string;
+  /** `validations_total{issuer,outcome}`. */
+  readonly validations: Counter<'issuer' | 'outcome'>;
+  /** `rejections_total{reason}`. */
+  readonly rejections: Counter<'reason'>;
+  /** `verify_duration_seconds{cache}`. */
+  readonly verifyDuration: Histogram<'cache'>;
+  /** `token_remaining_lifetime_seconds{issuer}`. */
+  readonly remainingLifetime: Histogram<'issuer'>;
+  /** `jwks_fetches_total{issuer,outcome}`. */
+  readonly jwksFetches: Counter<'issuer' | 'outcome'>;
+  /** `jwks_keys{issuer}`. */
+  readonly jwksKeys: Gauge<'issuer'>;
+  /** `jwks_age_seconds{issuer}`, computed at collect time from {@link TokenguardMetrics.jwksLastGood}. */
+  readonly jwksAge: Gauge<'issuer'>;
+  /** `scope_denials_total{route}`. */
+  readonly scopeDenials: Counter<'route'>;
+  /** `cache_entries` (the sum over every verifier on the registry). */
+  readonly cacheEntries: Gauge;
+  /** `anomalies_total{kind}`. */
+  readonly anomalies: Counter<'kind'>;
+  /** Epoch milliseconds of the last good key-set fetch per issuer label. */
+  readonly jwksLastGood: Map<string, number>;
+  /** Route label values seen so far (bounded by {@link MAX_ROUTE_LABELS}). */
+  readonly routes: Set<string>;
+}
+
+const byRegistry = new WeakMap<Registry, Map<string, TokenguardMetrics>>();
+
+/**
+ * The registry a `metrics` option points at: undefined for `false`, the given one, else prom-client's global
+ * `register`. Adapters use it for their `metricsHandler()`.
+ * @example
+ * const registry = metricsRegistry(options.metrics); // prom-client's `register` by default
+ */
+export function metricsRegistry(option: MetricsOption): Registry | undefined {
+  if (option === false) return undefined;
+  if (option !== undefined && (option === null || typeof option !== 'object')) {
+    throw new TypeError('"metrics" must be false or an object { registry?, prefix? }');
+  }
+  const registry = option?.registry ?? globalRegistry;
+  if (typeof (registry as Partial<Registry>).getSingleMetric !== 'function' || typeof (registry as Partial<Registry>).metrics !== 'function') {
+    throw new TypeError('"metrics.registry" must be a prom-client Registry');
+  }
+  return registry;
+}
+
+/**
+ * Renders a registry in the Prometheus text format (or OpenMetrics, if the registry is set so), ready to send.
+ * @example
+ * const { contentType, body } = await renderMetrics(registry);
+ * res.setHeader('content-type', contentType); res.end(body);
+ */
+export async function renderMetrics(registry: Registry = globalRegistry): Promise<{ contentType: string; body: string }> {
+  return { contentType: registry.contentType, body: await registry.metrics() };
+}
+
+function checkPrefix(prefix: unknown): string {
+  if (prefix === undefined) return DEFAULT_METRICS_PREFIX;
+  if (typeof prefix !== 'string' || !/^([a-zA-Z_:][a-zA-Z0-9_:]*)?$/.test(prefix)) {
+    throw new TypeError('"metrics.prefix" must be a string of letters, digits, "_" or ":" not starting with a digit');
+  }
+  return prefix;
+}
+
+type MetricKind = 'counter' | 'gauge' | 'histogram';
+
+function reuseOrCreate<T>(registry: Registry, name: string, type: MetricKind, labelNames: readonly string[], create: () => T): T {
+  const existing = registry.getSingleMetric(name) as unknown as { type?: string; labelNames?: readonly string[] } | undefined;
+  if (existing === undefined) return create();
+  const labels = existing.labelNames ?? [];
+  if (existing.type !== type || labelNames.some((l) => !labels.includes(l))) {
+    throw new TypeError(`metric "${name}" is already registered with another type or other labels; use another "metrics.prefix"`);
+  }
+  return existing as unknown as T;
+}
+
+/**
+ * The tokenguard metrics of `registry` under `prefix`, created on first use and shared from then on.
+ * @example
+ * const m = tokenguardMetrics(new Registry()); m.validations.labels('https://idp/', 'accepted').inc();
+ */
+export function tokenguardMetrics(registry: Registry = globalRegistry, prefix?: string): TokenguardMetrics {
+  const p = checkPrefix(prefix);
+  let perPrefix = byRegistry.get(registry);
+  if (perPrefix === undefined) byRegistry.set(registry, (perPrefix = new Map()));
+  const known = perPrefix.get(p);
+  if (known !== undefined) return known;
+
+  const registers = [registry];
+  const jwksLastGood = new Map<string, number>();
+  const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]): Counter<L> =>
+    reuseOrCreate(registry, p + name, 'counter', labelNames, () => new Counter<L>({ name: p + name, help, labelNames, registers }));
+  const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[], collect?: (this: Gauge<L>) => void): Gauge<L> =>
+    reuseOrCreate(registry, p + name, 'gauge', labelNames, () =>
+      new Gauge<L>({ name: p + name, help, labelNames, registers, ...(collect ? { collect } : {}) }));
+  const histogram = <L extends string>(name: string, help: string, labelNames: readonly L[], buckets: readonly number[]): Histogram<L> =>
+    reuseOrCreate(registry, p + name, 'histogram', labelNames, () =>
+      new Histogram<L>({ name: p + name, help, labelNames, buckets: [...buckets], registers }));
+
+  const metrics: TokenguardMetrics = {
+    registry,
+    prefix: p,
+    validations: counter('validations_total', 'Token validations by configured issuer and outcome (accepted|rejected); cache hits included.', ['issuer', 'outcome']),
+    rejections: counter('rejections_total', 'Rejected requests by error code.', ['reason']),
+    verifyDuration: histogram('verify_duration_seconds', 'Time to verify a request, by verified-token cache hit or miss.', ['cache'], VERIFY_DURATION_BUCKETS),
+    remainingLifetime: histogram('token_remaining_lifetime_seconds', 'Seconds left until exp of accepted tokens.', ['issuer'], REMAINING_LIFETIME_BUCKETS),
+    jwksFetches: counter('jwks_fetches_total', 'Key-set fetches by issuer and outcome (ok|error|stale: last good set kept serving).', ['issuer', 'outcome']),
+    jwksKeys: gauge('jwks_keys', 'Keys in the current key set of each issuer.', ['issuer']),
+    jwksAge: gauge('jwks_age_seconds', 'Seconds since the key set of each issuer was last fetched successfully.', ['issuer'], function collect() {
+      const now = Date.now();
+      for (const [issuer, at] of jwksLastGood) this.labels(issuer).set(Math.max(0, (now - at) / 1000));
+    }),
+    scopeDenials: counter('scope_denials_total', 'Authenticated requests denied for missing scopes, by route template.', ['route']),
+    cacheEntries: gauge('cache_entries', 'Entries in the verified-token caches.', []),
+    anomalies: counter('anomalies_total', 'Usage anomalies detected, by kind.', ['kind']),
+    jwksLastGood,
+    routes: new Set(),
+  };
+  // Series that exist from the start at 0, so `increase()` in alert rules sees the first event too.
+  for (const code of ERROR_CODES) metrics.rejections.labels(code).inc(0);
+  for (const kind of ANOMALY_KINDS) metrics.anomalies.labels(kind).inc(0);
+  perPrefix.set(p, metrics);
+  return metrics;
+}
