@@ -1,0 +1,33 @@
+/**
+ * The TokenErrors key sources reject with, and the alert for refused keys. Descriptions come from a fixed set:
+ * they never echo a kid, a URL or key material.
+ */
+import { TokenError } from '../errors.js';
+import type { KeyRejection } from './key-set.js';
+import type { Telemetry } from './telemetry.js';
+
+/** `key_not_found`: the key set is known and holds no key for this token. */
+export function keyNotFound(cause?: unknown): TokenError {
+  return new TokenError('key_not_found', 'No matching key found for the token', cause === undefined ? {} : { cause });
+}
+
+/** `jwks_unavailable` (503): the key is unknown and the key set cannot be fetched now. */
+export function jwksUnavailable(retryAfterSeconds: number, cause?: unknown): TokenError {
+  const retryAfter = Math.max(1, Math.ceil(retryAfterSeconds));
+  return new TokenError('jwks_unavailable', 'The signing keys are temporarily unavailable', cause === undefined ? { retryAfter } : { retryAfter, cause });
+}
+
+/**
+ * Reports keys a set was refused for. Private keys in a public key set are a leak on the issuer's side:
+ * an `anomaly` event each time and one warning per key. Other refusals warn once per reason.
+ */
+export function alertRejected(telemetry: Telemetry, issuer: string, rejected: readonly { reason: KeyRejection; kid: string | undefined; thumbprint?: string }[]): void {
+  for (const r of rejected) {
+    if (r.reason === 'private') {
+      telemetry.event({ type: 'anomaly', kind: 'jwks_private_key', issuer, ...(r.kid === undefined ? {} : { kid: r.kid }), message: 'key set publishes a private or symmetric key; the key was refused' });
+      telemetry.warnOnce(`jwks-private:${issuer}:${r.kid ?? ''}`, { issuer, kid: r.kid }, 'tokenguard: the issuer key set publishes a private or symmetric key; it was refused');
+    } else {
+      telemetry.warnOnce(`jwks-refused:${issuer}:${r.reason}`, { issuer, kid: r.kid, reason: r.reason }, `tokenguard: a key of the issuer key set was refused (${r.reason})`);
+    }
+  }
+}
