@@ -135,6 +135,10 @@ export interface VerifierOptions {
   /** Default 5 seconds. */
   clockTolerance?: Duration;
   maxTokenAge?: Duration;
+  /** Longest accepted token lifetime (`exp - iat`, or `exp - now` without `iat`). Default `'1d'`. */
+  maxTokenLifetime?: Duration;
+  /** Signature engine: `'node'` (node:crypto, default, ~4× faster for RS256) or `'jose'` (jose's jwtVerify). */
+  engine?: 'node' | 'jose';
   /** RFC 9068 profile. Default false. */
   strict?: boolean;
   /** Default `['scope', 'scp']`. */

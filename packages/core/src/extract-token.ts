@@ -1,0 +1,165 @@
+import { TokenError } from './errors.js';
+import type { RequestLike } from './types.js';
+
+/** Options of {@link extractToken}. */
+export interface ExtractOptions {
+  /** Read `?access_token=` (RFC 6750 §2.3). Default false: a query token is a 400. */
+  allowQueryToken?: boolean;
+  /** Read `access_token` from an urlencoded body on non-GET requests (RFC 6750 §2.2). Default true. */
+  allowBodyToken?: boolean;
+  /** `realm` of the challenges. Default `'api'`. */
+  realm?: string;
+}
+
+/** Fixed, safe descriptions for transport errors. */
+export const TRANSPORT = {
+  missing: 'No access token was sent',
+  twoHeaders: 'More than one Authorization header was sent',
+  malformedHeader: 'The Authorization header is malformed',
+  twoPlaces: 'The access token was sent in more than one place',
+  repeated: 'The access_token parameter was sent more than once',
+  query: 'Access tokens in the query string are not accepted; use the Authorization header',
+  parameter: 'The access_token parameter is malformed',
+} as const;
+
+// RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
+
+function badRequest(description: string, realm: string | undefined): TokenError {
+  return new TokenError('invalid_request', description, realm === undefined ? {} : { realm });
+}
+
+/** The Authorization header values, counting duplicates Node folds into one (`rawHeaders`, `headersDistinct`). */
+function authorizationValues(req: RequestLike): string[] {
+  const raw = req.rawHeaders;
+  if (Array.isArray(raw)) {
+    const values: string[] = [];
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      if (String(raw[i]).toLowerCase() === 'authorization') values.push(String(raw[i + 1]));
+    }
+    if (values.length > 0) return values;
+  }
+  const distinct = (req as { headersDistinct?: Record<string, string[] | undefined> }).headersDistinct?.authorization;
+  if (Array.isArray(distinct) && distinct.length > 0) return distinct.map(String);
+  const headers = req.headers ?? {};
+  let value: unknown = headers.authorization;
+  if (value === undefined) {
+    // Plain objects from tests or other frameworks may keep the original case.
+    for (const name of Object.keys(headers)) if (name.toLowerCase() === 'authorization') value = headers[name];
+  }
+  if (value === undefined) return [];
+  return Array.isArray(value) ? value.map(String) : [String(value)];
+}
+
+/**
+ * Parses one Authorization header value. Returns the token for the Bearer scheme (case-insensitive, one
+ * or more spaces before the token); undefined for another scheme (Basic, Token, DPoP...): that is "no
+ * bearer token", answered with a bare challenge. Throws `invalid_request` for a malformed Bearer value:
+ * a tab or colon after the scheme, quotes, a comma list, two tokens, an empty token.
+ */
+export function parseAuthorization(value: string, realm?: string): string | undefined {
+  const v = value.trim();
+  if (v.length < 6 || v.slice(0, 6).toLowerCase() !== 'bearer') {
+    if (v === '') throw badRequest(TRANSPORT.malformedHeader, realm);
+    return undefined;
+  }
+  if (v.length === 6 || v.charCodeAt(6) !== 0x20) {
+    // "Bearer", "Bearer\t...", "Bearer:..." are malformed; "Bearerish x" is just another scheme.
+    const next = v.charAt(6);
+    if (next === '' || !/[A-Za-z0-9]/.test(next)) throw badRequest(TRANSPORT.malformedHeader, realm);
+    return undefined;
+  }
+  let i = 6;
+  while (v.charCodeAt(i) === 0x20) i++;
+  const token = v.slice(i);
+  if (!B64TOKEN.test(token)) throw badRequest(TRANSPORT.malformedHeader, realm);
+  return token;
+}
+
+function firstValue(values: unknown, realm: string | undefined): string | undefined {
+  if (values === undefined) return undefined;
+  if (typeof values === 'string') return values;
+  if (Array.isArray(values)) {
+    if (values.length === 0) return undefined;
+    if (values.length > 1) throw badRequest(TRANSPORT.repeated, realm);
+    return firstValue(values[0], realm);
+  }
+  // `access_token[x]=...` parsed by qs into an object, or anything else odd.
+  throw badRequest(TRANSPORT.parameter, realm);
+}
+
+function isBracketed(name: string): boolean {
+  return name.startsWith('access_token[') || name.startsWith('access_token%5B') || name.startsWith('access_token%5b');
+}
+
+function fromParams(params: URLSearchParams, realm: string | undefined): string | undefined {
+  for (const name of params.keys()) if (isBracketed(name)) throw badRequest(TRANSPORT.parameter, realm);
+  const all = params.getAll('access_token');
+  return firstValue(all, realm);
+}
+
+function fromObject(obj: Record<string, unknown>, realm: string | undefined): string | undefined {
+  for (const name of Object.keys(obj)) if (isBracketed(name)) throw badRequest(TRANSPORT.parameter, realm);
+  return firstValue(Object.prototype.hasOwnProperty.call(obj, 'access_token') ? obj.access_token : undefined, realm);
+}
+
+function fromParameters(source: unknown, realm: string | undefined): string | undefined {
+  if (source === undefined || source === null) return undefined;
+  if (typeof source === 'string') return fromParams(new URLSearchParams(source.startsWith('?') ? source.slice(1) : source), realm);
+  if (source instanceof URLSearchParams) return fromParams(source, realm);
+  if (typeof source === 'object' && !Buffer.isBuffer(source)) return fromObject(source as Record<string, unknown>, realm);
+  return undefined;
+}
+
+function queryToken(req: RequestLike, realm: string | undefined): string | undefined {
+  const url = typeof req.url === 'string' ? req.url : undefined;
+  const q = url?.indexOf('?') ?? -1;
+  // The raw URL is the truth (a framework's parsed query may hide a repeated parameter).
+  if (url !== undefined && q >= 0) {
+    const hash = url.indexOf('#', q);
+    return fromParameters(url.slice(q + 1, hash < 0 ? undefined : hash), realm);
+  }
+  return fromParameters(req.query, realm);
+}
+
+function headerValue(req: RequestLike, name: string): string | undefined {
+  const v = req.headers?.[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function bodyToken(req: RequestLike, realm: string | undefined): string | undefined {
+  const method = (req.method ?? 'GET').toUpperCase();
+  if (method === 'GET' || method === 'HEAD') return undefined;
+  const type = headerValue(req, 'content-type');
+  // RFC 6750 §2.2: only application/x-www-form-urlencoded bodies; JSON and multipart carry no token.
+  if (type === undefined || type.split(';')[0]!.trim().toLowerCase() !== 'application/x-www-form-urlencoded') return undefined;
+  return fromParameters(req.body, realm);
+}
+
+/**
+ * Extracts the bearer token of a request per RFC 6750, framework-free. Looks at the Authorization header
+ * (all copies: `rawHeaders`/`headersDistinct`), the query (only with `allowQueryToken`; otherwise a
+ * query token is a 400 saying so) and an urlencoded non-GET body. Returns undefined when no token is
+ * sent. Throws an
+ * `invalid_request` (400): two Authorization headers, a malformed Bearer value, a token in more than one
+ * place, a repeated or bracketed `access_token`, a query token when they are off. Another scheme (Basic,
+ * Token, DPoP) is no bearer token: undefined, which the verifier answers with `token_missing` (401, bare
+ * challenge) unless credentials are optional.
+ *
+ * @example const token = extractToken(req, { allowQueryToken: false })
+ */
+export function extractToken(req: RequestLike, options: ExtractOptions = {}): string | undefined {
+  const realm = options.realm;
+  const headers = authorizationValues(req);
+  if (headers.length > 1) throw badRequest(TRANSPORT.twoHeaders, realm);
+  // Another scheme (Basic, Token, DPoP when DPoP is off) carries no bearer token: treated as absent.
+  const header = headers.length === 1 ? parseAuthorization(headers[0]!, realm) : undefined;
+  const query = queryToken(req, realm);
+  if (query !== undefined && !options.allowQueryToken) throw badRequest(TRANSPORT.query, realm);
+  const body = options.allowBodyToken === false ? undefined : bodyToken(req, realm);
+  const count = (header === undefined ? 0 : 1) + (query === undefined ? 0 : 1) + (body === undefined ? 0 : 1);
+  if (count > 1) throw badRequest(TRANSPORT.twoPlaces, realm);
+  const token = header ?? query ?? body;
+  if (token === '') throw badRequest(TRANSPORT.parameter, realm);
+  return token;
+}
