@@ -60,3 +60,13 @@ export function b64u(input: string | Uint8Array | object): string {
 export function rawToken(header: object | string, payload: object | string, signature = 'c2ln'): string {
   return `${b64u(header)}.${b64u(payload)}.${signature}`;
 }
+
+/**
+ * Signs an exact payload string (e.g. `{"exp":1e400}` or duplicate keys, which JSON.stringify cannot produce)
+ * with the key. `header` defaults to the key's alg and kid with `typ: at+jwt`.
+ */
+export async function signRaw(key: TestKey, payload: string, header: Record<string, unknown> = {}): Promise<string> {
+  const { CompactSign } = await import('jose');
+  const h = { alg: key.alg, kid: key.kid, typ: 'at+jwt', ...header } as { alg: string };
+  return new CompactSign(new TextEncoder().encode(payload)).setProtectedHeader(h).sign(key.privateKey);
+}
