@@ -14,6 +14,8 @@ export type { MemoryRevocationOptions, MemoryRevocationStore } from './revocatio
 export { fingerprint } from './lib/fingerprint.js';
 export { DEFAULT_ALGORITHMS, DEFAULT_MAX_TOKEN_LENGTH, DEFAULT_MAX_TOKEN_LIFETIME, DEFAULT_CLOCK_TOLERANCE, DEFAULT_CACHE_ENTRIES } from './lib/options.js';
 export { SUPPORTED_ALGORITHMS } from './lib/fast-verify.js';
+export { scopeRequirement, checkScopes, linkGuard, guardOf, splitAdapterOptions } from './lib/adapter-support.js';
+export type { ScopeMode, ScopeRequirement, AdapterOptions, GuardLink, GuardHandle, RequireScopesOptions, MetricsHandlerOptions } from './lib/adapter-support.js';
 export { createTelemetry } from './telemetry.js';
 export type { TelemetryOptions } from './telemetry.js';
 export type { Telemetry } from './lib/telemetry.js';

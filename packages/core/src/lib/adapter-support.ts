@@ -1,0 +1,135 @@
+/**
+ * Framework-free pieces the Express, Koa and Fastify adapters share, so each adapter stays a thin
+ * translation between its framework and the core: scope-requirement parsing, the scope check with its
+ * audit report, and a private link from a request to the guard that verified it.
+ */
+import { TokenError } from '../errors.js';
+import { TRANSPORT } from '../extract-token.js';
+import { hasScopes } from '../scopes.js';
+import { DESCRIPTIONS } from './map-error.js';
+import type { Registry } from 'prom-client';
+import type { AuthInfo, TokenVerifier } from '../types.js';
+
+/** How several required scopes combine: `'all'` (default) needs every one, `'any'` needs one of them. */
+export type ScopeMode = 'all' | 'any';
+
+/** A route's scope requirement, validated once at start-up by {@link scopeRequirement}. */
+export interface ScopeRequirement {
+  readonly scopes: readonly string[];
+  readonly mode: ScopeMode;
+}
+
+// RFC 6749 §3.3 scope-token: %x21 / %x23-5B / %x5D-7E (no space, no quote, no backslash).
+const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
+
+/**
+ * Validates a route's required scopes and mode. A bad value is a programmer error: a `TypeError`
+ * naming `name` is thrown at start-up, never at request time.
+ *
+ * @param scopes one scope or a non-empty array of scopes (RFC 6749 scope tokens: no spaces)
+ * @param mode `'all'` (default) or `'any'`
+ * @param name how the caller's option is called in the error message (default `'scopes'`)
+ * @example
+ * scopeRequirement(['orders:write', 'orders:admin'], 'any') // { scopes: [...], mode: 'any' }
+ */
+export function scopeRequirement(scopes: unknown, mode: unknown = 'all', name = 'scopes'): ScopeRequirement {
+  const list = typeof scopes === 'string' ? [scopes] : scopes;
+  if (!Array.isArray(list) || list.length === 0) {
+    throw new TypeError(`"${name}" must be a scope string or a non-empty array of scope strings`);
+  }
+  for (const scope of list) {
+    if (typeof scope !== 'string' || !SCOPE_TOKEN.test(scope)) {
+      throw new TypeError(`"${name}" must hold only non-empty scope strings without spaces or quotes (pass several scopes as an array)`);
+    }
+  }
+  if (mode !== 'all' && mode !== 'any') throw new TypeError(`"mode" must be 'all' or 'any'`);
+  return Object.freeze({ scopes: Object.freeze([...new Set(list as string[])]), mode });
+}
+
+/**
+ * Checks `auth` against a requirement. Returns the `TokenError` to answer with (`token_missing` when the
+ * request carries no verified token, `insufficient_scope` listing every required scope otherwise), or
+ * undefined when the requirement is met. A denial is reported to `verifier` (metrics + audit) once.
+ *
+ * @example
+ * const err = checkScopes(req.auth, requirement, guardOf(req)?.verifier, { route: '/orders' });
+ * if (err) return send(err);
+ */
+export function checkScopes(
+  auth: AuthInfo | null | undefined,
+  requirement: ScopeRequirement,
+  verifier: TokenVerifier | undefined,
+  context: { route?: string; ip?: string } = {},
+): TokenError | undefined {
+  const realm = verifier?.options.realm;
+  const realmOption = realm === undefined ? {} : { realm };
+  if (!auth) return new TokenError('token_missing', TRANSPORT.missing, realmOption);
+  if (hasScopes(auth, requirement.scopes, { mode: requirement.mode })) return undefined;
+  verifier?.reportScopeDenied(auth, requirement.scopes, context);
+  return new TokenError('insufficient_scope', DESCRIPTIONS.scope, { scopes: requirement.scopes, ...realmOption });
+}
+
+const kGuard = Symbol.for('tokenguard.guard');
+
+/** What a guard records on each request it handles (see {@link linkGuard}). */
+export interface GuardLink {
+  readonly verifier: TokenVerifier;
+  /** The guard's `passErrors` setting, inherited by `requireScopes` on the same request. */
+  readonly passErrors: boolean;
+}
+
+/**
+ * Records on a request object (Express `req`, Koa `ctx.state`, Fastify `request`) which guard handled
+ * it, so a later `requireScopes` reports denials to the same metrics and audit stream and follows the
+ * guard's `passErrors`. The link is a non-enumerable symbol property: it never shows up in logs or JSON.
+ * @example linkGuard(req, { verifier, passErrors: false })
+ */
+export function linkGuard(target: object, link: GuardLink): void {
+  Object.defineProperty(target, kGuard, { value: link, configurable: true, enumerable: false, writable: true });
+}
+
+/**
+ * The guard {@link linkGuard} recorded on `target`, if any.
+ * @example const link = guardOf(req); link?.verifier
+ */
+export function guardOf(target: object | undefined): GuardLink | undefined {
+  return target === undefined || target === null ? undefined : (target as { [kGuard]?: GuardLink })[kGuard];
+}
+
+/** Options every adapter adds to the core's `VerifierOptions`. */
+export interface AdapterOptions {
+  /** Hand the `TokenError` to the framework's error path instead of answering it. Default false. */
+  passErrors?: boolean;
+}
+
+/**
+ * Validates the adapter-only options and returns the rest for `createTokenVerifier`.
+ * @example
+ * const { passErrors, verifierOptions } = splitAdapterOptions(options);
+ */
+export function splitAdapterOptions<T extends AdapterOptions>(options: T): { passErrors: boolean; verifierOptions: Omit<T, 'passErrors'> } {
+  if (options === null || typeof options !== 'object') throw new TypeError('tokenGuard options must be an object');
+  const { passErrors = false, ...verifierOptions } = options;
+  if (typeof passErrors !== 'boolean') throw new TypeError('"passErrors" must be a boolean');
+  return { passErrors, verifierOptions };
+}
+
+/** What every adapter's guard carries besides being middleware: its verifier and a way to stop it. */
+export interface GuardHandle {
+  /** The verifier this guard built (once, at construction). */
+  readonly verifier: TokenVerifier;
+  /** Stops the verifier's timers and sockets. */
+  close(): Promise<void>;
+}
+
+/** Options of every adapter's `requireScopes(scopes, options)`. */
+export interface RequireScopesOptions {
+  /** `'all'` (default): every scope is needed; `'any'`: one of them is enough. */
+  mode?: ScopeMode;
+}
+
+/** Options of the Express and Koa `metricsHandler(options)`. */
+export interface MetricsHandlerOptions {
+  /** The prom-client registry to serve. Default: prom-client's default registry (where guards register by default). */
+  registry?: Registry;
+}

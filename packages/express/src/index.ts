@@ -1,0 +1,135 @@
+/**
+ * `@tokenguard/express`: a thin Express adapter over `@tokenguard/core`. Works with Express 5 and 4
+ * (no v5-only API is used; promise rejections are caught here, since Express 4 does not).
+ */
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import {
+  checkScopes,
+  createTokenVerifier,
+  errorResponse,
+  guardOf,
+  isTokenError,
+  linkGuard,
+  metricsRegistry,
+  renderMetrics,
+  scopeRequirement,
+  splitAdapterOptions,
+  type AdapterOptions,
+  type GuardHandle,
+  type MetricsHandlerOptions,
+  type RequireScopesOptions,
+  type AuthInfo,
+  type TokenError,
+  type VerifierOptions,
+  type VerifyContext,
+} from '@tokenguard/core';
+
+declare global {
+  // Express's own augmentation point: declaration merging needs the namespace.
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace Express {
+    interface Request {
+      /** The verified token, set by `tokenGuard()`; undefined when no guard ran or optional auth saw no token. */
+      auth?: AuthInfo;
+    }
+  }
+}
+
+export type { AuthInfo, ScopeMode, TokenVerifier, RequireScopesOptions, MetricsHandlerOptions } from '@tokenguard/core';
+export { TokenError, isTokenError } from '@tokenguard/core';
+
+/** Options of {@link tokenGuard}: every core `VerifierOptions` (see `@tokenguard/core`) plus `passErrors`. */
+export interface TokenGuardOptions extends VerifierOptions, AdapterOptions {}
+
+/** The middleware {@link tokenGuard} returns, with its verifier for health checks and shutdown. */
+export interface TokenGuardMiddleware extends RequestHandler, GuardHandle {}
+
+/**
+ * Verifies the bearer token of every request it sees and sets `req.auth`. Rejections are answered here
+ * (status, `WWW-Authenticate` or `Retry-After`, `Cache-Control: no-store`, JSON `{ error, error_description, code }`)
+ * unless `passErrors: true`, which hands the `TokenError` to `next(err)` (its `status` and `headers` are
+ * honoured by Express's default error handler). With `credentialsRequired: false` a request without a token
+ * passes with `req.auth` undefined; a bad token is still rejected.
+ *
+ * Options are validated at once: a bad option throws a `TypeError` naming it.
+ *
+ * @example
+ * app.use(tokenGuard({ issuer: 'https://idp.example.com/', audience: 'orders-api' }));
+ * app.get('/orders', requireScopes('orders:read'), (req, res) => res.json({ sub: req.auth?.subject }));
+ */
+export function tokenGuard(options: TokenGuardOptions): TokenGuardMiddleware {
+  const { passErrors, verifierOptions } = splitAdapterOptions(options);
+  const verifier = createTokenVerifier(verifierOptions);
+  const link = Object.freeze({ verifier, passErrors });
+  const middleware: RequestHandler = (req, res, next) => {
+    linkGuard(req, link);
+    verifier.verifyRequest(req, contextOf(req)).then(
+      (auth) => {
+        if (auth) req.auth = auth;
+        next();
+      },
+      (err: unknown) => fail(err, res, next, passErrors),
+    );
+  };
+  return Object.assign(middleware, { verifier, close: () => verifier.close() });
+}
+
+/**
+ * Route middleware that requires scopes of the verified token (run after {@link tokenGuard}). Answers
+ * 403 `insufficient_scope` whose challenge lists every scope named here (for `mode: 'any'` too), or 401
+ * `token_missing` when the request has no verified token (optional auth). The scopes are validated at once.
+ *
+ * @param scopes one scope or an array of scopes
+ * @example
+ * app.post('/orders', requireScopes(['orders:write', 'orders:admin'], { mode: 'any' }), handler);
+ */
+export function requireScopes(scopes: string | readonly string[], options: RequireScopesOptions = {}): RequestHandler {
+  const requirement = scopeRequirement(scopes, options.mode ?? 'all');
+  return (req, res, next) => {
+    const link = guardOf(req);
+    const err = checkScopes(req.auth, requirement, link?.verifier, contextOf(req));
+    if (err === undefined) return next();
+    fail(err, res, next, link?.passErrors ?? false);
+  };
+}
+
+/**
+ * Serves a prom-client registry in the Prometheus text format. Mount it before the guard (or give it its
+ * own protection): it does not authenticate.
+ *
+ * @example
+ * app.get('/metrics', metricsHandler());
+ */
+export function metricsHandler(options: MetricsHandlerOptions = {}): RequestHandler {
+  const registry = metricsRegistry(options.registry === undefined ? undefined : { registry: options.registry });
+  return (_req, res, next) => {
+    renderMetrics(registry).then(({ contentType, body }) => {
+      res.statusCode = 200;
+      res.setHeader('content-type', contentType);
+      res.setHeader('cache-control', 'no-store');
+      res.end(body);
+    }, next);
+  };
+}
+
+/** Route template (never the raw URL, which is unbounded) and client address for audit events. */
+function contextOf(req: Request): VerifyContext {
+  const path: unknown = req.route?.path;
+  const context: VerifyContext = {};
+  if (typeof path === 'string') context.route = `${req.baseUrl}${path}`;
+  const ip = req.ip ?? req.socket.remoteAddress;
+  if (ip !== undefined) context.ip = ip;
+  return context;
+}
+
+function fail(err: unknown, res: Response, next: NextFunction, passErrors: boolean): void {
+  if (!isTokenError(err) || passErrors || res.headersSent) return next(err);
+  send(res, err);
+}
+
+function send(res: Response, err: TokenError): void {
+  const { status, headers, body } = errorResponse(err);
+  res.statusCode = status;
+  for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
+  res.end(JSON.stringify(body));
+}
