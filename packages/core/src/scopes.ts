@@ -18,7 +18,8 @@ export const DEFAULT_SCOPE_CLAIMS = Object.freeze(['scope', 'scp']);
  *
  * - `scope` and other string claims are split on U+0020 SPACE only (RFC 6749 §3.3): `"read,admin"`,
  *   `"read+admin"`, tabs, NBSP and newlines are part of one (useless) scope name; empty parts are dropped.
- * - an array claim (`scp`, `permissions`) contributes each string element as it is.
+ * - an array claim (`scp`, `permissions`; never `scope`, which RFC 8693/9068 define as a string) contributes
+ *   each string element as it is.
  * - a claim of any other JSON type (number, object, an array holding non-strings) is rejected with
  *   `claim_invalid`: a token that says something unexpected about its own permissions is not trusted.
  *
@@ -31,7 +32,7 @@ export function parseScopes(claims: Record<string, unknown>, scopeClaims: readon
     if (value === undefined) continue;
     if (typeof value === 'string') {
       for (const part of value.split(' ')) if (part !== '') scopes.add(part);
-    } else if (Array.isArray(value)) {
+    } else if (Array.isArray(value) && name !== 'scope') {
       for (const part of value) {
         if (typeof part !== 'string') throw new TokenError('claim_invalid', DESCRIPTIONS.claim);
         if (part !== '') scopes.add(part);

@@ -64,7 +64,8 @@ export function decodeJws(token: unknown, maxLength: number): DecodedJws {
   const h = token.slice(0, first);
   const p = token.slice(first + 1, second);
   const s = token.slice(second + 1);
-  if (h.length === 0 || p.length === 0 || s.length === 0) throw malformed(MALFORMED.segments);
+  // An empty signature is left to the alg check ('none' tokens have one) and then fails verification.
+  if (h.length === 0 || p.length === 0) throw malformed(MALFORMED.segments);
   if (!B64URL.test(h) || !B64URL.test(p) || !B64URL.test(s)) throw malformed(MALFORMED.encoding);
   // A base64url string of length 4n+1 cannot come from any byte string.
   if (h.length % 4 === 1 || p.length % 4 === 1 || s.length % 4 === 1) throw malformed(MALFORMED.encoding);

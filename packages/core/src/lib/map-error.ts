@@ -32,18 +32,16 @@ function fail(code: TokenErrorCode, description: string, cause: unknown): TokenE
 /** Maps a `ERR_JWT_CLAIM_VALIDATION_FAILED` / `ERR_JWT_EXPIRED` by its `claim` member. */
 function mapClaim(err: { code: string; claim?: unknown; reason?: unknown; message?: unknown }): TokenError {
   const expired = err.code === 'ERR_JWT_EXPIRED';
+  // A missing or wrong-typed time claim is a bad claim, not a timing failure.
+  if (err.reason !== 'check_failed' && err.claim !== 'iss' && err.claim !== 'aud') return fail('claim_invalid', DESCRIPTIONS.claim, err);
   switch (err.claim) {
     case 'iss': return fail('issuer_invalid', DESCRIPTIONS.issuer, err);
     case 'aud': return fail('audience_invalid', DESCRIPTIONS.audience, err);
     case 'nbf': return fail('token_not_yet_valid', DESCRIPTIONS.notYetValid, err);
-    case 'exp': return err.reason === 'check_failed' || expired
-      ? fail('token_expired', DESCRIPTIONS.expired, err)
-      : fail('claim_invalid', DESCRIPTIONS.claim, err);
+    case 'exp': return fail('token_expired', DESCRIPTIONS.expired, err);
     case 'iat':
       // jose uses ERR_JWT_EXPIRED for "too far in the past" and a claim failure for "in the future".
-      if (expired) return fail('token_too_old', DESCRIPTIONS.tooOld, err);
-      if (err.reason === 'check_failed') return fail('token_not_yet_valid', DESCRIPTIONS.issuedInFuture, err);
-      return fail('claim_invalid', DESCRIPTIONS.claim, err);
+      return expired ? fail('token_too_old', DESCRIPTIONS.tooOld, err) : fail('token_not_yet_valid', DESCRIPTIONS.issuedInFuture, err);
     case 'typ': return fail('claim_invalid', DESCRIPTIONS.typ, err);
     default: return expired ? fail('token_expired', DESCRIPTIONS.expired, err) : fail('claim_invalid', DESCRIPTIONS.claim, err);
   }
