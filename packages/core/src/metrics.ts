@@ -25,9 +25,11 @@ export const REMAINING_LIFETIME_BUCKETS: readonly number[] = Object.freeze([
   5, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 86400,
 ]);
 
-/** `kind` values of `tokenguard_anomalies_total` (API.md, usage analytics); anything else counts as `other`. */
+/** `kind` values of `tokenguard_anomalies_total` (API.md usage analytics, plus key-set findings); anything else counts as `other`. */
 export const ANOMALY_KINDS: readonly string[] = Object.freeze([
   'token_shared', 'rejection_burst', 'scope_probing', 'revoked_token_use', 'forgery_attempt', 'expired_token_reuse',
+  // Sent by the key sources when an issuer's key set publishes a private or symmetric key.
+  'jwks_private_key',
 ]);
 
 /** The fixed label value used when no configured issuer applies (never an unverified `iss`). */

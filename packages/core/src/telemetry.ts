@@ -139,15 +139,12 @@ export function createTelemetry(opts: TelemetryOptions): Telemetry {
     },
 
     jwksFetch(e) {
+      // Metrics only: the key source sends the jwks.refreshed / jwks.failed event (with added/removed counts).
       if (m !== undefined) {
         const label = issuerLabel(e.issuer);
         m.jwksFetches.labels(label, e.outcome).inc();
         withKeys(m.jwksKeys, e.issuer, e.keys);
         if (e.outcome === 'ok') m.jwksLastGood.set(label, Date.now());
-      }
-      if (auditing) {
-        const fields = { issuer: e.issuer, outcome: e.outcome, keys: e.keys, ...(e.message !== undefined ? { message: e.message } : {}) };
-        audit.emit(e.outcome === 'ok' ? 'jwks.refreshed' : 'jwks.failed', fields);
       }
     },
 

@@ -23,8 +23,9 @@ describe('audit events', () => {
     t.accepted({ issuer: A, cache: 'miss', seconds: 0.001, remainingSeconds: 100, event: fields });
     t.rejected({ issuer: A, code: 'token_expired', cache: 'miss', seconds: 0.001, event: fields });
     t.scopeDenied({ route: '/orders/:id', event: { ...fields, required: ['orders:write'] } });
-    t.jwksFetch({ issuer: A, outcome: 'ok', keys: 2 });
-    t.jwksFetch({ issuer: A, outcome: 'stale', keys: 2, message: 'HTTP 503' });
+    t.jwksFetch({ issuer: A, outcome: 'ok', keys: 2 }); // metrics only: the key source sends the event
+    t.event({ type: 'jwks.refreshed', issuer: A, outcome: 'ok', keys: 2 });
+    t.event({ type: 'jwks.failed', issuer: A, outcome: 'stale', keys: 2, message: 'HTTP 503' });
     t.event({ type: 'key.added', issuer: A, kid: 'k2' });
     t.event({ type: 'key.removed', issuer: A, kid: 'k0' });
     t.event({ type: 'anomaly', kind: 'forgery_attempt', count: 11, clientId: 'client-1' });
@@ -45,8 +46,8 @@ describe('audit events', () => {
     t.accepted({ issuer: A, cache: 'hit', seconds: 0.00001, remainingSeconds: 100, event: fields });
     t.rejected({ issuer: A, code: 'token_revoked', cache: 'miss', seconds: 0.001, event: fields });
     t.scopeDenied({ route: '/x', event: fields });
-    t.jwksFetch({ issuer: A, outcome: 'ok', keys: 1 });
-    t.jwksFetch({ issuer: A, outcome: 'error', keys: 0, message: 'timeout' });
+    t.event({ type: 'jwks.refreshed', issuer: A, keys: 1 });
+    t.event({ type: 'jwks.failed', issuer: A, outcome: 'error', keys: 0, message: 'timeout' });
     t.event({ type: 'key.added', issuer: A, kid: 'k2' });
     t.event({ type: 'anomaly', kind: 'token_shared' });
     expect(logger.calls.map((c) => [c.level, c.obj.type, c.msg])).toEqual([
@@ -158,7 +159,7 @@ describe('with a real pino logger', () => {
     const t = createTelemetry({ issuers: [A], metrics: false, logger });
     t.accepted({ issuer: A, cache: 'miss', seconds: 0.001, remainingSeconds: 100, event: { ...fields, token: TOKEN } });
     t.rejected({ issuer: A, code: 'token_expired', cache: 'miss', seconds: 0.001, event: { ...fields, message: TOKEN } });
-    t.jwksFetch({ issuer: A, outcome: 'error', keys: 0, message: 'HTTP 500' });
+    t.event({ type: 'jwks.failed', issuer: A, outcome: 'error', keys: 0, message: 'HTTP 500' });
     expect(lines).toHaveLength(3);
     for (const line of lines) {
       expect(line.match(/"time":/g)).toHaveLength(1);

@@ -19,11 +19,14 @@ export interface Telemetry {
   /** A route's scope requirement denied an authenticated request. `route` is a template, never a raw URL. */
   scopeDenied(e: { route: string | undefined; event: Omit<AuditEvent, 'type' | 'time'> }): void;
   /**
-   * One key-set fetch finished. `stale` means the last good set kept serving after a failure. Also emits the
-   * `jwks.refreshed` (ok) or `jwks.failed` (error, stale) event: do not send those through `event()` as well.
+   * One key-set fetch finished (metrics only). `stale` means the last good set kept serving after a failure.
+   * The matching `jwks.refreshed` / `jwks.failed` audit events go through `event()`.
    */
   jwksFetch(e: { issuer: string; outcome: 'ok' | 'error' | 'stale'; keys: number; message?: string }): void;
-  /** Key-set change and misuse events (`key.added`, `key.removed`, `anomaly` with a `kind`; the latter also counts `anomalies_total{kind}`). */
+  /**
+   * Key-set change and health events (`key.added`, `key.removed`, `jwks.refreshed`, `jwks.failed`, `anomaly`).
+   * An `anomaly` with a `kind` also counts `anomalies_total{kind}`.
+   */
   event(e: Omit<AuditEvent, 'time'>): void;
   /** Current number of keys and age (seconds since last good fetch) of an issuer's key set. */
   keySet(issuer: string, keys: number, ageSeconds: number | undefined): void;
