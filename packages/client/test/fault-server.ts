@@ -3,6 +3,7 @@
  * fault from a queue (or the default one) and records what the client sent.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createTokenProvider, type TokenProvider, type TokenProviderOptions } from '@tokenguard/client';
 import { listen, type TestServer } from '../../../test/helpers/http';
 import { makeKey, signToken, type TestKey } from '../../../test/helpers/keys';
 
@@ -122,3 +123,39 @@ export const FAST = { timeout: '300ms', retry: { retries: 3, minDelay: '10ms', m
 
 /** Waits `ms` milliseconds. */
 export const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Reads one sample from Prometheus text output (`labels` as written inside the braces). */
+export function sample(text: string, name: string, labels = ''): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${name}${labels ? `{${labels}}` : ''} `));
+  return line === undefined ? undefined : Number(line.split(' ').pop());
+}
+
+/**
+ * Jest wiring for a test file: one fault server for the file, providers made by `make()` closed after each
+ * test, the server's records reset and its default answer back to a 60 s JWT.
+ */
+export function useFaultServer(secret = 'fault-secret-Zq9'): {
+  ep: () => FaultServer;
+  make: (opts?: Partial<TokenProviderOptions>) => TokenProvider;
+} {
+  let ep: FaultServer | undefined;
+  const providers: TokenProvider[] = [];
+  beforeAll(async () => {
+    ep = await faultServer();
+  });
+  afterEach(async () => {
+    await Promise.all(providers.splice(0).map((p) => p.close()));
+    ep!.requests.length = 0;
+    ep!.issued.length = 0;
+    ep!.setDefault({ kind: 'ok', ttl: 60 });
+  });
+  afterAll(() => ep?.close());
+  return {
+    ep: () => ep!,
+    make: (opts = {}) => {
+      const p = createTokenProvider({ tokenUrl: ep!.tokenUrl, clientId: 'svc', clientSecret: secret, ...FAST, ...opts });
+      providers.push(p);
+      return p;
+    },
+  };
+}

@@ -1,25 +1,13 @@
-import { createTokenProvider, TokenUnavailableError, type TokenEvent, type TokenProvider } from '@tokenguard/client';
+import { createTokenProvider, TokenUnavailableError, type TokenEvent } from '@tokenguard/client';
 import { decodeJwt } from 'jose';
 import { listen, type TestServer } from '../../../test/helpers/http';
-import { FAST, faultServer, type FaultServer } from './fault-server';
+import { useFaultServer, type FaultServer } from './fault-server';
 
+const { ep: server, make } = useFaultServer('s3cret-value');
 let ep: FaultServer;
-const providers: TokenProvider[] = [];
-const make = (opts: Partial<Parameters<typeof createTokenProvider>[0]> = {}): TokenProvider => {
-  const p = createTokenProvider({ tokenUrl: ep.tokenUrl, clientId: 'svc', clientSecret: 's3cret-value', ...FAST, ...opts });
-  providers.push(p);
-  return p;
-};
-
-beforeAll(async () => {
-  ep = await faultServer();
+beforeAll(() => {
+  ep = server();
 });
-afterEach(async () => {
-  await Promise.all(providers.splice(0).map((p) => p.close()));
-  ep.requests.length = 0;
-  ep.setDefault({ kind: 'ok', ttl: 60 });
-});
-afterAll(() => ep.close());
 
 /** Form-decodes one half of a Basic credential as a server would (RFC 6749 §2.3.1). */
 const formDecode = (s: string): string => decodeURIComponent(s.replace(/\+/g, ' '));

@@ -1,0 +1,84 @@
+import { TokenUnavailableError, type TokenEvent } from '@tokenguard/client';
+import { decodeJwt } from 'jose';
+import { Registry } from 'prom-client';
+import { delay, sample, useFaultServer } from './fault-server';
+
+const { ep: server, make } = useFaultServer();
+let ep: ReturnType<typeof server>;
+beforeAll(() => {
+  ep = server();
+});
+
+describe('short lifetimes', () => {
+  it.each([
+    [1, 2500],
+    [2, 5000],
+  ])('never hands out an expired token over several %is lifetimes, with faults on the way', async (ttl, runMs) => {
+    ep.setDefault({ kind: 'ok', ttl });
+    const tokens = make({ timeout: '150ms' });
+    const started = Date.now();
+    let calls = 0;
+    let expired = 0;
+    const distinct = new Set<string>();
+    const worker = async (): Promise<void> => {
+      // bounded in time and count
+      while (Date.now() - started < runMs && calls < 20_000) {
+        const token = await tokens.getToken();
+        calls++;
+        distinct.add(token);
+        if (decodeJwt(token).exp! * 1000 <= Date.now()) expired++;
+        await delay(5 + Math.random() * 10);
+      }
+    };
+    const faults = (async () => {
+      // a slow answer, a 500 and a reset now and then, while the endpoint stays reachable
+      for (const f of [{ kind: 'slow', ms: 400 }, { kind: 'status', status: 500 }, { kind: 'reset' }] as const) {
+        await delay(runMs / 4);
+        ep.queue(f as never);
+      }
+    })();
+    await Promise.all([worker(), worker(), worker(), worker(), faults]);
+    expect(calls).toBeGreaterThan(100);
+    expect(expired).toBe(0);
+    expect(distinct.size).toBeGreaterThanOrEqual(Math.floor(runMs / 1000 / ttl));
+    // ahead-of-expiry refresh, not a request per call
+    expect(ep.requests.length).toBeLessThan(calls / 5);
+  });
+});
+
+describe('a failed background refresh keeps serving the current token until its own expiry', () => {
+  it('serves, reports, then rejects once the token has expired, then recovers', async () => {
+    ep.setDefault({ kind: 'ok', ttl: 3 });
+    const events: TokenEvent[] = [];
+    const registry = new Registry();
+    const tokens = make({ refreshAhead: 0.3, refreshJitter: 0, failureCooldown: '50ms', metrics: { registry }, onEvent: (e) => events.push(e) });
+    const first = await tokens.getToken();
+    ep.setDefault({ kind: 'status', status: 503 });
+    const deadline = Date.now() + 3000;
+    while (!events.some((e) => e.type === 'token.refresh_failed') && Date.now() < deadline) await delay(20);
+    const failed = events.find((e) => e.type === 'token.refresh_failed')!;
+    expect(failed).toMatchObject({ code: 'endpoint_unavailable', status: 503, attempts: 4 });
+    expect(failed.fingerprint).toBe(events[0]!.fingerprint);
+    // still served while valid
+    expect(Date.now()).toBeLessThan(failed.expiresAt!.getTime());
+    expect(await tokens.getToken()).toBe(first);
+    const text = await registry.metrics();
+    expect(sample(text, 'tokenguard_client_token_fetches_total', 'outcome="error"')).toBeGreaterThanOrEqual(1);
+    expect(sample(text, 'tokenguard_client_token_validity_at_refresh_seconds_count')).toBeGreaterThanOrEqual(1);
+    // after its expiry (minus margin): a clear rejection that says why
+    while (Date.now() < failed.expiresAt!.getTime() + 10) await delay(20);
+    const err = (await tokens.getToken().catch((e: unknown) => e)) as TokenUnavailableError;
+    expect(err).toBeInstanceOf(TokenUnavailableError);
+    expect(err.code).toBe('endpoint_unavailable');
+    expect(err.message).toMatch(/the last one expired at .* 503/);
+    expect(err.expiredAt?.getTime()).toBe(failed.expiresAt!.getTime());
+    expect(events.some((e) => e.type === 'token.unavailable')).toBe(true);
+    expect(decodeJwt(first).exp! * 1000).toBeGreaterThan(err.expiredAt!.getTime());
+    // the endpoint comes back
+    ep.setDefault({ kind: 'ok', ttl: 60 });
+    await delay(60);
+    const next = await tokens.getToken();
+    expect(next).not.toBe(first);
+  });
+});
+
