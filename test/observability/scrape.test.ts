@@ -14,8 +14,7 @@ import { exportJWK } from 'jose';
 import { metricsHandler, requireScopes, tokenGuard, type TokenGuardMiddleware } from '@tokenguard/express';
 import type { AuditEvent } from '@tokenguard/core';
 import { jwks, makeKey, signToken, type TestKey } from '../helpers/keys';
-import { wrap, type TestServer } from '../helpers/http';
-import { startJwksServer, type JwksServer } from '../helpers/jwks-server';
+import { jsonServer, wrap, type TestServer } from '../helpers/http';
 import { increments, parseProm, sample, samplesOf, type PromText } from '../helpers/prom';
 
 const AUDIENCE = 'orders-api';
@@ -23,7 +22,7 @@ const N_ACCEPTED = 7;
 
 let key: TestKey;
 let rogue: TestKey;
-let idp: JwksServer;
+let idp: TestServer & { hits: () => number };
 let api: TestServer;
 let guard: TokenGuardMiddleware;
 let issuer: string;
@@ -65,11 +64,11 @@ function promtoolCheckMetrics(text: string): Promise<{ code: number | null; outp
 beforeAll(async () => {
   key = await makeKey('ES256');
   rogue = await makeKey('ES256', key.kid); // same kid, attacker's key
-  idp = await startJwksServer(jwks(key));
+  idp = await jsonServer(jwks(key));
   issuer = idp.url;
   const sink = new Writable({ write(chunk, _enc, done) { logLines.push(...String(chunk).split('\n').filter(Boolean)); done(); } });
   guard = tokenGuard({
-    issuer, audience: AUDIENCE, jwksUri: idp.jwksUrl, algorithms: ['ES256'],
+    issuer, audience: AUDIENCE, jwksUri: `${idp.url}/jwks.json`, algorithms: ['ES256'],
     metrics: { registry }, logger: pino({ level: 'debug' }, sink), onEvent: (e) => events.push(e),
   });
   const app = express();
