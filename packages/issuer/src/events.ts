@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { Logger } from '@tokenguard/core';
 
 /** Audit event types of the issuer. */
@@ -22,11 +21,6 @@ export interface IssuerEvent {
   ip?: string;
   /** Extra safe fields (scopes, audiences, lifetimes, previous kid). */
   [field: string]: unknown;
-}
-
-/** A short, non-reversible fingerprint of a token or secret: 16 base64url characters of its SHA-256. */
-export function fingerprint(value: string): string {
-  return createHash('sha256').update(value).digest('base64url').slice(0, 16);
 }
 
 const LEVEL: Record<IssuerEventType, 'info' | 'warn'> = {

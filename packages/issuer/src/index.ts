@@ -15,5 +15,4 @@ export type { IssuerStore, StoredClient, StoredKey, StoreSection } from './store
 export { KeyManager, generateSigningKey } from './key-manager.js';
 export type { KeyInfo, KeyState, KeyPolicy, Signer } from './key-manager.js';
 export { hashClientSecret, verifyClientSecret, generateClientSecret, isSecretHash } from './lib/secret-hash.js';
-export { fingerprint } from './events.js';
 export type { IssuerEvent, IssuerEventType } from './events.js';

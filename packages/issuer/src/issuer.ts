@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createLocalJWKSet, jwtVerify, SignJWT, type JWK, type JWTPayload } from 'jose';
 import type { Registry } from 'prom-client';
-import { toSeconds, type RevocationStore } from '@tokenguard/core';
+import { fingerprint, toSeconds, type RevocationStore } from '@tokenguard/core';
 import { resolveConfig, type ClientConfig, type IssuerConfig, type ResolvedConfig } from './config.js';
-import { createEmitter, fingerprint, type IssuerEvent } from './events.js';
+import { createEmitter, type IssuerEvent } from './events.js';
 import { createFileStore } from './file-store.js';
 import { KeyManager, type KeyInfo } from './key-manager.js';
 import { createMemoryStore } from './memory-store.js';
@@ -137,6 +137,10 @@ export async function buildIssuer(cfg: ResolvedConfig, iss: string): Promise<Iss
   // ---- client authentication (RFC 6749 §2.3.1), shared by token, revocation and introspection ----
   async function authenticate(req: IncomingMessage, params: Params, ip: string): Promise<Caller> {
     const header = req.headers.authorization;
+    // Node keeps only the first of repeated Authorization headers: look at the raw ones.
+    if (req.rawHeaders.filter((name, i) => i % 2 === 0 && name.toLowerCase() === 'authorization').length > 1) {
+      throw new OAuthError(400, 'invalid_request', 'more than one Authorization header');
+    }
     const challenge = { 'www-authenticate': `Basic realm="${REALM}", charset="UTF-8"` };
     let id: string | undefined;
     let secret: string | undefined;
