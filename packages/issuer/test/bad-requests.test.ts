@@ -29,7 +29,7 @@ describe('bad requests get the RFC error, never a 500', () => {
     name: string;
     method?: string;
     path?: string;
-    body?: string | Buffer;
+    body?: string | Uint8Array<ArrayBuffer>;
     headers?: Record<string, string>;
     status: number;
     error: string;
@@ -50,7 +50,7 @@ describe('bad requests get the RFC error, never a 500', () => {
     { name: 'JSON array', body: '["client_credentials"]', headers: { ...auth(), 'content-type': 'application/json' }, status: 400, error: 'invalid_request' },
     { name: 'JSON non-string member', body: '{"grant_type":"client_credentials","scope":{"$ne":1}}', headers: { ...auth(), 'content-type': 'application/json' }, status: 400, error: 'invalid_request' },
     { name: 'bad percent-encoding in form', body: 'grant_type=client%zzcredentials', headers: auth(), status: 400, error: 'invalid_request' },
-    { name: 'invalid UTF-8 in form', body: Buffer.from([0x67, 0x72, 0x61, 0x6e, 0x74, 0x3d, 0xff, 0xfe]), headers: auth(), status: 400, error: 'invalid_request' },
+    { name: 'invalid UTF-8 in form', body: new Uint8Array([0x67, 0x72, 0x61, 0x6e, 0x74, 0x3d, 0xff, 0xfe]), headers: auth(), status: 400, error: 'invalid_request' },
     { name: 'unsupported content type', body: 'grant_type=client_credentials', headers: { ...auth(), 'content-type': 'text/plain' }, status: 400, error: 'invalid_request' },
     { name: 'unknown client (basic)', body: form([grant]), headers: { authorization: basic('nobody', 'secret') }, status: 401, error: 'invalid_client', challenge: true },
     { name: 'wrong secret (basic)', body: form([grant]), headers: { authorization: basic('svc', 'wrong') }, status: 401, error: 'invalid_client', challenge: true },
