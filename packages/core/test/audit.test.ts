@@ -152,6 +152,22 @@ describe('a failing onEvent or logger never breaks verification', () => {
 });
 
 describe('with a real pino logger', () => {
+  it('builds no accepted event for a pino logger above debug level', () => {
+    const lines: string[] = [];
+    const sink = new Writable({ write(chunk, _enc, done) { lines.push(String(chunk)); done(); } });
+    const logger = pino({ level: 'info' }, sink);
+    let reads = 0;
+    const counting = { ...fields, get subject() { reads++; return 'svc-1'; } };
+    const t = createTelemetry({ issuers: [A], metrics: false, logger });
+    t.accepted({ issuer: A, cache: 'hit', seconds: 0.00001, remainingSeconds: 100, event: counting });
+    expect(reads).toBe(0);
+    expect(lines).toHaveLength(0);
+    logger.level = 'debug';
+    t.accepted({ issuer: A, cache: 'hit', seconds: 0.00001, remainingSeconds: 100, event: counting });
+    expect(reads).toBe(1);
+    expect(lines).toHaveLength(1);
+  });
+
   it('writes one JSON line per event with a single time field and no token', () => {
     const lines: string[] = [];
     const sink = new Writable({ write(chunk, _enc, done) { lines.push(...String(chunk).split('\n').filter(Boolean)); done(); } });

@@ -107,7 +107,11 @@ export function createAudit(opts: { logger?: Logger | undefined; onEvent?: ((e: 
   }
 
   const hasDebug = typeof logger?.debug === 'function';
+  const maybeLevel = (logger as { isLevelEnabled?: unknown } | undefined)?.isLevelEnabled;
+  const isLevelEnabled = typeof maybeLevel === 'function' ? (maybeLevel as (this: Logger, level: string) => boolean) : undefined;
   let handlerFailures = 0;
+  let lastMs = 0;
+  let lastIso = '';
 
   return {
     enabled: true,
@@ -115,9 +119,16 @@ export function createAudit(opts: { logger?: Logger | undefined; onEvent?: ((e: 
     emit(type, fields) {
       if (!isAuditEventType(type)) return;
       const level = LEVELS[type];
-      const toLogger = logger !== undefined && (level !== 'debug' || hasDebug);
+      // pino's `isLevelEnabled` lets a logger at info skip building the per-request debug event entirely.
+      const toLogger = logger !== undefined && (level !== 'debug' || (hasDebug && (isLevelEnabled === undefined || isLevelEnabled.call(logger, 'debug'))));
       if (!toLogger && onEvent === undefined) return;
-      const event: AuditEvent = { type, time: new Date().toISOString() };
+      const now = Date.now();
+      // Formatting a date costs more than the rest of the event: reuse it within the same millisecond.
+      if (now !== lastMs) {
+        lastMs = now;
+        lastIso = new Date(now).toISOString();
+      }
+      const event: AuditEvent = { type, time: lastIso };
       for (const key in fields) {
         if (!Object.hasOwn(fields, key) || FORBIDDEN.has(key)) continue;
         const value = clean(fields[key]);
