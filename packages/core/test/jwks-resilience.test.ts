@@ -122,6 +122,34 @@ describe('single-flight and new keys', () => {
     expect(results.every((r) => r.code === 'resolved')).toBe(true);
     expect(server.hits() - before).toBe(1);
   });
+
+  it('a key published while a fetch is under way: the request refetches once more instead of failing', async () => {
+    // a fetch that reads the set when called but answers 150 ms later (as a slow network would)
+    const slowFetch: typeof fetch = async (url, init) => {
+      const res = await fetch(url, init);
+      const body = await res.arrayBuffer();
+      await sleep(150);
+      return new Response(body, { status: res.status, headers: res.headers });
+    };
+    const telemetry = recordTelemetry();
+    const src = createKeySource({ issuer: server.url, jwksUri: server.jwksUrl, algorithms: ALGS, jwks: { timeout: '1s', cooldown: '30s' } }, { telemetry, fetch: slowFetch });
+    sources.push(src);
+    const before = server.hits();
+    const first = src.resolve({ alg: 'RS256', kid: a.kid }); // cold start: the fetch reads [a]
+    await sleep(50);
+    server.set(jwks(a, c));
+    const late = await outcome(src.resolve({ alg: 'ES256', kid: c.kid })); // joins, misses, refetches
+    expect((await outcome(first)).code).toBe('resolved');
+    expect(late.code).toBe('resolved');
+    expect(server.hits() - before).toBe(2);
+  });
+
+  it('a request that started the fetch itself does not fetch twice for an unknown kid', async () => {
+    const { src } = source();
+    const before = server.hits();
+    expect((await outcome(src.resolve({ alg: 'RS256', kid: randomKid(1) }))).code).toBe('key_not_found');
+    expect(server.hits() - before).toBe(1);
+  });
 });
 
 describe('stale-if-error', () => {

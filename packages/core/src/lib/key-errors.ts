@@ -19,11 +19,21 @@ export function jwksUnavailable(retryAfterSeconds: number, cause?: unknown): Tok
 
 /**
  * Reports keys a set was refused for. Private keys in a public key set are a leak on the issuer's side:
- * an `anomaly` event each time and one warning per key. Other refusals warn once per reason.
+ * an `anomaly` event when one first appears (`known` holds the kids alerted on by the previous fetch and is
+ * updated), and one warning per key. Other refusals warn once per reason.
  */
-export function alertRejected(telemetry: Telemetry, issuer: string, rejected: readonly { reason: KeyRejection; kid: string | undefined; thumbprint?: string }[]): void {
+export function alertRejected(
+  telemetry: Telemetry,
+  issuer: string,
+  rejected: readonly { reason: KeyRejection; kid: string | undefined; thumbprint?: string }[],
+  known: Set<string> = new Set(),
+): void {
+  const previous = new Set(known);
+  known.clear();
   for (const r of rejected) {
     if (r.reason === 'private') {
+      known.add(r.kid ?? '');
+      if (previous.has(r.kid ?? '')) continue;
       telemetry.event({ type: 'anomaly', kind: 'jwks_private_key', issuer, ...(r.kid === undefined ? {} : { kid: r.kid }), message: 'key set publishes a private or symmetric key; the key was refused' });
       telemetry.warnOnce(`jwks-private:${issuer}:${r.kid ?? ''}`, { issuer, kid: r.kid }, 'tokenguard: the issuer key set publishes a private or symmetric key; it was refused');
     } else {

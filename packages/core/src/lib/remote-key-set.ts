@@ -72,14 +72,18 @@ class RemoteKeySource implements KeySource {
   private refreshDueAt = 0;
   private discovered: { uri: URL; at: number } | undefined;
   private inflight: Promise<boolean> | undefined;
-  /** Epoch ms when the last fetch started. */
-  private lastAttemptAt = Number.NEGATIVE_INFINITY;
+  /** Epoch ms when the fetch in flight started. */
+  private inflightStartedAt = 0;
+  /** Epoch ms when the last fetch triggered by an unknown kid started (the cooldown clock). */
+  private lastUnknownAt = Number.NEGATIVE_INFINITY;
   private failures = 0;
   /** Epoch ms before which no fetch starts after failures. */
   private retryAt = 0;
   private lastError: string | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private closed = false;
+  /** Kids of private keys alerted on at the last fetch (an anomaly is raised when one first appears). */
+  private readonly privateKids = new Set<string>();
 
   constructor(private readonly config: RemoteKeySourceConfig, deps: KeySourceDeps) {
     this.issuer = config.issuer;
@@ -99,22 +103,27 @@ class RemoteKeySource implements KeySource {
     if ('entry' in first) return this.use(first.entry, header.alg!);
     if (first.miss !== 'unknown') throw keyNotFound();
 
-    const hadSet = this.usableSet() !== undefined;
-    let pending = this.inflight;
-    if (!pending) {
-      if (!this.mayFetch(hadSet ? 'unknown' : 'missing')) {
-        // The set was fetched within the cooldown and does not hold the key: it does not exist.
-        if (hadSet && this.failures === 0) throw keyNotFound();
-        throw jwksUnavailable(this.retryIn(), this.errorCause());
+    // Unknown kid (or no set yet). Join a fetch already under way; if that one started before this request (so
+    // before the key may have been published) and does not bring the key, start our own when the unknown-kid
+    // cooldown allows. At most two waits, both within the one deadline.
+    const arrived = Date.now();
+    for (let round = 0; round < 2; round++) {
+      let pending = this.inflight;
+      const joined = pending !== undefined && this.inflightStartedAt < arrived;
+      if (!pending) {
+        const reason: Reason = this.usableSet() ? 'unknown' : 'missing';
+        if (!this.mayFetch(reason)) break;
+        pending = this.refresh(reason);
       }
-      pending = this.refresh();
+      if ((await raceDeadline(pending, deadline)) === 'timeout') throw jwksUnavailable(this.retryIn(), new FetchError('timed out waiting for the key set'));
+      const again = selectKey(this.usableSet(), header, this.allowed);
+      if ('entry' in again) return this.use(again.entry, header.alg!);
+      if (again.miss !== 'unknown' || !joined) break;
     }
-    if ((await raceDeadline(pending, deadline)) === 'timeout') throw jwksUnavailable(this.retryIn(), new FetchError('timed out waiting for the key set'));
-
-    const second = selectKey(this.usableSet(), header, this.allowed);
-    if ('entry' in second) return this.use(second.entry, header.alg!);
-    if (second.miss === 'unknown' && this.failures > 0) throw jwksUnavailable(this.retryIn(), this.errorCause());
-    throw keyNotFound();
+    // The set is known (fetched now or within the cooldown) and lacks the key: key_not_found. Without a usable
+    // set, or when the last fetch failed, the key may exist but cannot be had now: 503.
+    if (this.usableSet() && this.failures === 0) throw keyNotFound();
+    throw jwksUnavailable(this.retryIn(), this.errorCause());
   }
 
   isCurrent(key: ResolvedKey): boolean {
@@ -124,7 +133,7 @@ class RemoteKeySource implements KeySource {
   health(): IssuerHealth {
     const set = this.usableSet();
     if (!set) {
-      if (!this.closed && !this.inflight && this.mayFetch('missing')) void this.refresh();
+      if (!this.closed && !this.inflight && this.mayFetch('missing')) void this.refresh('missing');
       return { issuer: this.issuer, state: 'unavailable', keys: 0, ...(this.lastError ? { lastError: this.lastError } : {}) };
     }
     const ageSeconds = (Date.now() - this.fetchedAt) / 1000;
@@ -166,14 +175,14 @@ class RemoteKeySource implements KeySource {
     if (this.closed) return false;
     const now = Date.now();
     if (this.failures > 0 && now < this.retryAt) return false;
-    if (reason === 'unknown' && now < this.lastAttemptAt + this.o.cooldown * 1000) return false;
+    if (reason === 'unknown' && now < this.lastUnknownAt + this.o.cooldown * 1000) return false;
     return true;
   }
 
   /** Seconds until a fetch may start again (for Retry-After), at least 1. */
   private retryIn(): number {
     const now = Date.now();
-    const next = Math.max(this.failures > 0 ? this.retryAt : 0, this.lastAttemptAt + this.o.cooldown * 1000);
+    const next = Math.max(this.failures > 0 ? this.retryAt : 0, this.lastUnknownAt + this.o.cooldown * 1000);
     return Math.max(1, (next - now) / 1000);
   }
 
@@ -183,13 +192,14 @@ class RemoteKeySource implements KeySource {
 
   /** Starts a background refresh when the refresh-ahead point has passed (e.g. a late timer). */
   private refreshIfDue(): void {
-    if (this.set && !this.inflight && Date.now() >= this.refreshDueAt && this.mayFetch('refresh')) void this.refresh();
+    if (this.set && !this.inflight && Date.now() >= this.refreshDueAt && this.mayFetch('refresh')) void this.refresh('refresh');
   }
 
   /** Single-flight fetch. Never rejects: resolves true on success; the outcome is in the state. */
-  private refresh(): Promise<boolean> {
+  private refresh(reason: Reason): Promise<boolean> {
     if (this.inflight) return this.inflight;
-    this.lastAttemptAt = Date.now();
+    this.inflightStartedAt = Date.now();
+    if (reason === 'unknown') this.lastUnknownAt = this.inflightStartedAt;
     const p = this.fetchOnce().finally(() => {
       if (this.inflight === p) this.inflight = undefined;
     });
@@ -242,7 +252,7 @@ class RemoteKeySource implements KeySource {
     const t = this.telemetry;
     t.jwksFetch({ issuer: this.issuer, outcome: 'ok', keys });
     t.keySet(this.issuer, keys, 0);
-    alertRejected(t, this.issuer, r.rejected);
+    alertRejected(t, this.issuer, r.rejected, this.privateKids);
     for (const e of r.added) t.event({ type: 'key.added', issuer: this.issuer, ...(e.kid === undefined ? {} : { kid: e.kid }), initial: !hadSet });
     for (const e of r.removed) t.event({ type: 'key.removed', issuer: this.issuer, ...(e.kid === undefined ? {} : { kid: e.kid }) });
     t.event({ type: 'jwks.refreshed', issuer: this.issuer, keys, added: r.added.length, removed: r.removed.length });
@@ -274,7 +284,7 @@ class RemoteKeySource implements KeySource {
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      if (this.mayFetch('refresh')) void this.refresh();
+      if (this.mayFetch('refresh')) void this.refresh('refresh');
       else if (this.set) this.schedule(Math.max(100, this.retryAt - Date.now()));
     }, Math.max(0, Math.min(ms, 2 ** 31 - 1)));
     this.timer.unref?.();
