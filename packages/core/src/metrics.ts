@@ -102,6 +102,18 @@ export async function renderMetrics(registry: Registry = globalRegistry): Promis
   return { contentType: registry.contentType, body: await registry.metrics() };
 }
 
+// Registered name (after the prefix) of each metric; prom-client renames counters in place on an OpenMetrics
+// scrape, so `metric.name` cannot be trusted for look-ups.
+const NAMES = {
+  validations: 'validations_total', rejections: 'rejections_total', verifyDuration: 'verify_duration_seconds',
+  remainingLifetime: 'token_remaining_lifetime_seconds', jwksFetches: 'jwks_fetches_total', jwksKeys: 'jwks_keys',
+  jwksAge: 'jwks_age_seconds', scopeDenials: 'scope_denials_total', cacheEntries: 'cache_entries', anomalies: 'anomalies_total',
+} as const satisfies Partial<Record<keyof TokenguardMetrics, string>>;
+
+function stillRegistered(m: TokenguardMetrics): boolean {
+  return (Object.keys(NAMES) as (keyof typeof NAMES)[]).every((k) => m.registry.getSingleMetric(m.prefix + NAMES[k]) === (m[k] as unknown));
+}
+
 function checkPrefix(prefix: unknown): string {
   if (prefix === undefined) return DEFAULT_METRICS_PREFIX;
   if (typeof prefix !== 'string' || !/^([a-zA-Z_:][a-zA-Z0-9_:]*)?$/.test(prefix)) {
@@ -132,10 +144,12 @@ export function tokenguardMetrics(registry: Registry = globalRegistry, prefix?: 
   let perPrefix = byRegistry.get(registry);
   if (perPrefix === undefined) byRegistry.set(registry, (perPrefix = new Map()));
   const known = perPrefix.get(p);
-  if (known !== undefined) return known;
+  // After `registry.clear()` (common between tests) the cached objects are no longer registered: build again.
+  if (known !== undefined && stillRegistered(known)) return known;
 
   const registers = [registry];
-  const jwksLastGood = new Map<string, number>();
+  // Kept across a rebuild, so a reused jwks_age_seconds gauge (whose collect reads this map) stays right.
+  const jwksLastGood = known?.jwksLastGood ?? new Map<string, number>();
   const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]): Counter<L> =>
     reuseOrCreate(registry, p + name, 'counter', labelNames, () => new Counter<L>({ name: p + name, help, labelNames, registers }));
   const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[], collect?: (this: Gauge<L>) => void): Gauge<L> =>
@@ -148,21 +162,21 @@ export function tokenguardMetrics(registry: Registry = globalRegistry, prefix?: 
   const metrics: TokenguardMetrics = {
     registry,
     prefix: p,
-    validations: counter('validations_total', 'Token validations by configured issuer and outcome (accepted|rejected); cache hits included.', ['issuer', 'outcome']),
-    rejections: counter('rejections_total', 'Rejected requests by error code.', ['reason']),
-    verifyDuration: histogram('verify_duration_seconds', 'Time to verify a request, by verified-token cache hit or miss.', ['cache'], VERIFY_DURATION_BUCKETS),
-    remainingLifetime: histogram('token_remaining_lifetime_seconds', 'Seconds left until exp of accepted tokens.', ['issuer'], REMAINING_LIFETIME_BUCKETS),
-    jwksFetches: counter('jwks_fetches_total', 'Key-set fetches by issuer and outcome (ok|error|stale: last good set kept serving).', ['issuer', 'outcome']),
-    jwksKeys: gauge('jwks_keys', 'Keys in the current key set of each issuer.', ['issuer']),
-    jwksAge: gauge('jwks_age_seconds', 'Seconds since the key set of each issuer was last fetched successfully.', ['issuer'], function collect() {
+    validations: counter(NAMES.validations, 'Token validations by configured issuer and outcome (accepted|rejected); cache hits included.', ['issuer', 'outcome']),
+    rejections: counter(NAMES.rejections, 'Rejected requests by error code.', ['reason']),
+    verifyDuration: histogram(NAMES.verifyDuration, 'Time to verify a request, by verified-token cache hit or miss.', ['cache'], VERIFY_DURATION_BUCKETS),
+    remainingLifetime: histogram(NAMES.remainingLifetime, 'Seconds left until exp of accepted tokens.', ['issuer'], REMAINING_LIFETIME_BUCKETS),
+    jwksFetches: counter(NAMES.jwksFetches, 'Key-set fetches by issuer and outcome (ok|error|stale: last good set kept serving).', ['issuer', 'outcome']),
+    jwksKeys: gauge(NAMES.jwksKeys, 'Keys in the current key set of each issuer.', ['issuer']),
+    jwksAge: gauge(NAMES.jwksAge, 'Seconds since the key set of each issuer was last fetched successfully.', ['issuer'], function collect() {
       const now = Date.now();
       for (const [issuer, at] of jwksLastGood) this.labels(issuer).set(Math.max(0, (now - at) / 1000));
     }),
-    scopeDenials: counter('scope_denials_total', 'Authenticated requests denied for missing scopes, by route template.', ['route']),
-    cacheEntries: gauge('cache_entries', 'Entries in the verified-token caches.', []),
-    anomalies: counter('anomalies_total', 'Usage anomalies detected, by kind.', ['kind']),
+    scopeDenials: counter(NAMES.scopeDenials, 'Authenticated requests denied for missing scopes, by route template.', ['route']),
+    cacheEntries: gauge(NAMES.cacheEntries, 'Entries in the verified-token caches.', []),
+    anomalies: counter(NAMES.anomalies, 'Usage anomalies detected, by kind.', ['kind']),
     jwksLastGood,
-    routes: new Set(),
+    routes: known?.routes ?? new Set(),
   };
   // Series that exist from the start at 0, so `increase()` in alert rules sees the first event too.
   for (const code of ERROR_CODES) metrics.rejections.labels(code).inc(0);

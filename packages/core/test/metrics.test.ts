@@ -147,6 +147,32 @@ describe('metrics are created once per registry and shared', () => {
     globalRegistry.clear();
   });
 
+  it('registers again after registry.clear() (regression: metrics silently lost between tests)', async () => {
+    const registry = new Registry();
+    createTelemetry({ issuers: [A], metrics: { registry } });
+    registry.clear();
+    expect((await registry.metrics()).trim()).toBe('');
+    const t = createTelemetry({ issuers: [A], metrics: { registry } });
+    acceptOnce(t, A, 'hit', 0.00001);
+    expect(sample(await scrape(registry), 'tokenguard_validations_total', { issuer: A, outcome: 'accepted' })).toBe(1);
+  });
+
+  it('renders an OpenMetrics registry with its own content type', async () => {
+    const registry = new Registry(Registry.OPENMETRICS_CONTENT_TYPE);
+    const t = createTelemetry({ issuers: [A], metrics: { registry } });
+    acceptOnce(t, A, 'miss', 0.001);
+    const { contentType, body } = await renderMetrics(registry);
+    expect(contentType).toMatch(/^application\/openmetrics-text/);
+    expect(body.trimEnd().endsWith('# EOF')).toBe(true);
+    expect(sample(parseProm(body), 'tokenguard_validations_total', { issuer: A, outcome: 'accepted' })).toBe(1);
+    // A second telemetry on the same registry still finds and shares the metrics after a scrape renamed them.
+    const shared = tokenguardMetrics(registry);
+    const t2 = createTelemetry({ issuers: [A], metrics: { registry } });
+    acceptOnce(t2, A, 'miss', 0.001);
+    expect(tokenguardMetrics(registry)).toBe(shared);
+    expect(sample(parseProm((await renderMetrics(registry)).body), 'tokenguard_validations_total', { issuer: A, outcome: 'accepted' })).toBe(2);
+  });
+
   it('metrics: false registers nothing', async () => {
     const registry = new Registry();
     const t = createTelemetry({ issuers: [A], metrics: false });
