@@ -36,7 +36,9 @@ export interface TokenProvider {
   /**
    * `fetch` with `Authorization: Bearer <token>`. On a 401 whose `WWW-Authenticate` says
    * `error="invalid_token"`, gets a new token and retries once, if the body can be sent again
-   * (none, string, URLSearchParams, Blob, FormData, ArrayBuffer or typed array). A 403 is never retried.
+   * (none, string, URLSearchParams, Blob, FormData, ArrayBuffer or typed array). At most one such forced
+   * refresh per `forcedRefreshCooldown`; within it a 401 for the current token is returned as it is.
+   * A 403 is never retried.
    */
   fetch(input: string | URL | Request, init?: RequestInit): Promise<Response>;
   /** Drops the cached token (only if it is `token`, when given), so the next `getToken()` fetches a new one. */
@@ -93,6 +95,7 @@ export function createTokenProvider(options: TokenProviderOptions): TokenProvide
   let lastFailure: { error: TokenUnavailableError; at: number } | undefined;
   let nextBackgroundAttempt = 0;
   let lastUseAt = 0;
+  let lastForcedAt = Number.NEGATIVE_INFINITY;
   let timer: ReturnType<typeof setTimeout> | undefined;
 
   const event = (e: Omit<TokenEvent, 'time' | 'clientId' | 'tokenUrl'>): void =>
@@ -226,8 +229,13 @@ export function createTokenProvider(options: TokenProviderOptions): TokenProvide
     const token = await getToken();
     const res = await send(input, init, token);
     if (res.status !== 401 || !isInvalidTokenChallenge(res.headers.get('www-authenticate')) || !replayableBody(input, init)) return res;
+    if (current?.token === token) {
+      // A downstream that rejects every token must not turn each call into a token request.
+      if (Date.now() - lastForcedAt < cfg.forcedRefreshCooldownMs) return res;
+      lastForcedAt = Date.now();
+      invalidate(token);
+    } // else the rejected token was already replaced (or is being replaced): use the new one
     await res.body?.cancel().catch(noop);
-    invalidate(token);
     return send(input, init, await getToken());
   }
 

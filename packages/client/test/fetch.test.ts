@@ -95,6 +95,17 @@ describe('tokens.fetch', () => {
     expect(ep.requests).toHaveLength(2);
   });
 
+  it('a downstream rejecting every token costs at most one forced refresh per forcedRefreshCooldown', async () => {
+    const tokens = make({ forcedRefreshCooldown: '300ms' });
+    for (let i = 0; i < 10; i++) expect((await tokens.fetch(`${api.url}/always-invalid`)).status).toBe(401);
+    expect(ep.requests).toHaveLength(2); // the first token and one forced refresh
+    expect(seen).toHaveLength(11); // only the first call was retried
+    await new Promise((r) => setTimeout(r, 350));
+    await tokens.fetch(`${api.url}/always-invalid`);
+    expect(ep.requests).toHaveLength(3);
+    expect(seen).toHaveLength(13);
+  });
+
   it('never retries a 403', async () => {
     const tokens = make();
     const res = await tokens.fetch(`${api.url}/forbidden`);

@@ -26,6 +26,7 @@ export interface ResolvedOptions {
   expiryMarginMs: number;
   defaultLifetimeMs: number;
   failureCooldownMs: number;
+  forcedRefreshCooldownMs: number;
 }
 
 /**
@@ -66,6 +67,8 @@ export interface RequestOptionsInput {
   retry?: RetryOptions | false;
   /** After a failed fetch with no valid token, callers get the same error without a new request for this long. Default `'1s'`. */
   failureCooldown?: Duration;
+  /** Least time between two refreshes forced by a downstream 401 `invalid_token` in `tokens.fetch`. Default `'1s'`. */
+  forcedRefreshCooldown?: Duration;
 }
 
 const RESERVED_PARAMS = new Set(['grant_type', 'client_id', 'client_secret', 'scope', 'resource', 'audience']);
@@ -165,5 +168,6 @@ export function resolveOptions(o: RequestOptionsInput): ResolvedOptions {
     expiryMarginMs: durationMs(o.expiryMargin, 'expiryMargin', 5000),
     defaultLifetimeMs,
     failureCooldownMs: durationMs(o.failureCooldown, 'failureCooldown', 1000),
+    forcedRefreshCooldownMs: durationMs(o.forcedRefreshCooldown, 'forcedRefreshCooldown', 1000),
   };
 }
