@@ -1,0 +1,114 @@
+// One HTTP server under test, started by run.mjs pinned to the server core. It receives its configuration
+// over IPC, listens on 127.0.0.1:0, and answers `mark` messages with its own CPU time and request count, so
+// server CPU per request comes from the server process itself.
+// Guards: bare | tokenguard | peer (express-oauth2-jwt-bearer, express-jwt, @fastify/jwt, koa-jwt).
+import { exitWithParent } from './lib/common.mjs';
+
+exitWithParent();
+
+let requests = 0;
+
+/** Options for the tokenguard guard of any adapter. */
+function tgOptions(cfg) {
+  return {
+    issuer: cfg.issuer,
+    audience: cfg.audience,
+    jwksUri: cfg.jwksUri,
+    algorithms: [cfg.alg],
+    ...(cfg.cache === false ? { cache: false } : {}),
+    ...(cfg.engine ? { engine: cfg.engine } : {}),
+  };
+}
+
+async function expressApp(cfg) {
+  const { default: express } = await import('express');
+  const app = express();
+  app.disable('x-powered-by');
+  if (cfg.guard === 'tokenguard') {
+    const { tokenGuard } = await import('@tokenguard/express');
+    app.use(tokenGuard(tgOptions(cfg)));
+    app.get('/', (req, res) => res.json({ ok: true, sub: req.auth?.subject ?? null }));
+  } else if (cfg.guard === 'express-oauth2-jwt-bearer') {
+    const { auth } = await import('express-oauth2-jwt-bearer');
+    app.use(auth({ issuer: cfg.issuer, audience: cfg.audience, jwksUri: cfg.jwksUri, tokenSigningAlg: cfg.alg }));
+    app.get('/', (req, res) => res.json({ ok: true, sub: req.auth?.payload.sub ?? null }));
+  } else if (cfg.guard === 'express-jwt') {
+    const { expressjwt } = await import('express-jwt');
+    // express-jwt has no JWKS client of its own (jwks-rsa is not installed): it gets the PEM, which only helps it.
+    app.use(expressjwt({ secret: cfg.pem, algorithms: [cfg.alg], issuer: cfg.issuer, audience: cfg.audience }));
+    app.get('/', (req, res) => res.json({ ok: true, sub: req.auth?.sub ?? null }));
+  } else if (cfg.guard === 'bare') {
+    app.get('/', (_req, res) => res.json({ ok: true, sub: null }));
+  } else throw new Error(`unknown express guard ${cfg.guard}`);
+  // Peers' errors end here; answer 401 like a guard would (never a stack trace).
+  app.use((err, _req, res, _next) => res.status(err.status ?? 401).json({ error: 'invalid_token' }));
+  return new Promise((resolve) => {
+    const server = app.listen(0, '127.0.0.1', () => resolve(server));
+  });
+}
+
+async function fastifyApp(cfg) {
+  const { default: Fastify } = await import('fastify');
+  const app = Fastify({ logger: false });
+  if (cfg.guard === 'tokenguard') {
+    const { default: tokenGuard } = await import('@tokenguard/fastify');
+    await app.register(tokenGuard, tgOptions(cfg));
+    app.get('/', async (req) => ({ ok: true, sub: req.auth?.subject ?? null }));
+  } else if (cfg.guard === '@fastify/jwt') {
+    const { default: fjwt } = await import('@fastify/jwt');
+    // @fastify/jwt takes a PEM (no JWKS client built in), which only helps it.
+    await app.register(fjwt, { secret: { public: cfg.pem }, verify: { algorithms: [cfg.alg], allowedIss: cfg.issuer, allowedAud: cfg.audience } });
+    app.addHook('onRequest', async (req, reply) => {
+      try {
+        await req.jwtVerify();
+      } catch {
+        return reply.code(401).send({ error: 'invalid_token' });
+      }
+    });
+    app.get('/', async (req) => ({ ok: true, sub: req.user?.sub ?? null }));
+  } else if (cfg.guard === 'bare') {
+    app.get('/', async () => ({ ok: true, sub: null }));
+  } else throw new Error(`unknown fastify guard ${cfg.guard}`);
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  return app.server;
+}
+
+async function koaApp(cfg) {
+  const { default: Koa } = await import('koa');
+  const app = new Koa();
+  if (cfg.guard === 'tokenguard') {
+    const { tokenGuard } = await import('@tokenguard/koa');
+    app.use(tokenGuard(tgOptions(cfg)));
+    app.use((ctx) => (ctx.body = { ok: true, sub: ctx.state.auth?.subject ?? null }));
+  } else if (cfg.guard === 'koa-jwt') {
+    const { default: koaJwt } = await import('koa-jwt');
+    // koa-jwt: PEM as the secret (koa-jwt's JWKS support needs jwks-rsa, not installed), which only helps it.
+    app.use(koaJwt({ secret: cfg.pem, algorithms: [cfg.alg], issuer: cfg.issuer, audience: cfg.audience }));
+    app.use((ctx) => (ctx.body = { ok: true, sub: ctx.state.user?.sub ?? null }));
+  } else if (cfg.guard === 'bare') {
+    app.use((ctx) => (ctx.body = { ok: true, sub: null }));
+  } else throw new Error(`unknown koa guard ${cfg.guard}`);
+  app.silent = true;
+  return new Promise((resolve) => {
+    const server = app.listen(0, '127.0.0.1', () => resolve(server));
+  });
+}
+
+const APPS = { express: expressApp, fastify: fastifyApp, koa: koaApp };
+
+process.on('message', async (msg) => {
+  try {
+    if (msg.type === 'config') {
+      const build = APPS[msg.framework];
+      if (!build) throw new Error(`unknown framework ${msg.framework}`);
+      const server = await build(msg);
+      server.on('request', () => requests++);
+      process.send({ type: 'ready', port: server.address().port });
+    } else if (msg.type === 'mark') {
+      const cpu = process.cpuUsage();
+      process.send({ type: 'mark', cpuUs: cpu.user + cpu.system, requests, t: performance.now(), rssMiB: process.memoryUsage().rss / 2 ** 20 });
+    }
+  } catch (err) {
+    process.send({ type: 'error', message: String(err?.message ?? err) });
+  }
+});

@@ -1,0 +1,189 @@
+// Shared plumbing of the benchmark: argument parsing, statistics, pinned child processes that are always
+// killed at the end (normal exit, error, SIGINT/SIGTERM), and the machine description.
+import { spawn, execFileSync } from 'node:child_process';
+import { cpus, totalmem } from 'node:os';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+
+/** Absolute path of the bench/ folder. */
+export const BENCH_DIR = dirname(dirname(fileURLToPath(import.meta.url)));
+
+/** Parses `--flag` and `--key=value` / `--key value` arguments into an object. */
+export function parseArgs(argv) {
+  const out = {};
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (!a.startsWith('--')) continue;
+    const eq = a.indexOf('=');
+    if (eq > 0) out[a.slice(2, eq)] = a.slice(eq + 1);
+    else if (i + 1 < argv.length && !argv[i + 1].startsWith('--')) out[a.slice(2)] = argv[++i];
+    else out[a.slice(2)] = true;
+  }
+  return out;
+}
+
+/** Median of a list of numbers (NaN for an empty list). */
+export function median(xs) {
+  const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return NaN;
+  const m = v.length >> 1;
+  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
+
+/** CPU time (user + system) of this whole process, threads included, in microseconds. */
+export function cpuNow() {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+}
+
+/** True when util-linux `taskset` is on PATH and there are at least two cores to separate. */
+export const canPin = (() => {
+  try {
+    execFileSync('taskset', ['-c', '0', 'true'], { stdio: 'ignore' });
+    return cpus().length >= 2;
+  } catch {
+    return false;
+  }
+})();
+
+/** Core the servers under test run on, and the core the load generators run on. */
+export const SERVER_CORE = cpus().length - 1;
+export const LOAD_CORE = 0;
+
+const children = new Set();
+
+/**
+ * Starts `node <script> ...args` with an IPC channel, pinned to `core` with taskset when possible
+ * (taskset execs node in place, so the pid and the IPC channel are node's own).
+ */
+export function startNode(script, args = [], { core, nodeArgs = [], stdout = 'inherit' } = {}) {
+  const nodeCmd = [...nodeArgs, join(BENCH_DIR, script), ...args];
+  const [cmd, argv] = canPin && core !== undefined ? ['taskset', ['-c', String(core), process.execPath, ...nodeCmd]] : [process.execPath, nodeCmd];
+  const child = spawn(cmd, argv, { stdio: ['ignore', stdout, 'inherit', 'ipc'], env: { ...process.env, NODE_ENV: 'production' } });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+
+/** Waits for the next IPC message of `type` from `child`, at most `timeoutMs`. */
+export function nextMessage(child, type, timeoutMs = 30_000) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => done(new Error(`timed out after ${timeoutMs} ms waiting for '${type}'`)), timeoutMs);
+    const onMsg = (m) => {
+      if (m && m.type === type) done(null, m);
+      else if (m && m.type === 'error') done(new Error(`child error: ${m.message}`));
+    };
+    const onExit = (code, sig) => done(new Error(`child exited (${code ?? sig}) while waiting for '${type}'`));
+    function done(err, m) {
+      clearTimeout(timer);
+      child.off('message', onMsg);
+      child.off('exit', onExit);
+      if (err) reject(err);
+      else resolve(m);
+    }
+    child.on('message', onMsg);
+    child.once('exit', onExit);
+  });
+}
+
+/** Sends a request message and waits for the reply of type `replyType` (default: the same type). */
+export async function ask(child, msg, timeoutMs, replyType = msg.type) {
+  const reply = nextMessage(child, replyType, timeoutMs);
+  child.send(msg);
+  return reply;
+}
+
+/** Kills one child and waits (bounded) for it to exit. */
+export async function stop(child, timeoutMs = 5_000) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  await exited;
+  clearTimeout(t);
+}
+
+/** Kills every child still running (used at exit and on signals). */
+export function killAll() {
+  for (const c of children) {
+    try {
+      c.kill('SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  children.clear();
+}
+
+let hooked = false;
+/** Makes sure no child outlives the orchestrator, whatever way it ends. */
+export function installCleanup() {
+  if (hooked) return;
+  hooked = true;
+  process.on('exit', killAll);
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+    process.once(sig, () => {
+      killAll();
+      process.exit(130);
+    });
+  }
+}
+
+/** For child scripts: exit when the parent goes away (IPC channel closed). */
+export function exitWithParent() {
+  if (process.send) process.on('disconnect', () => process.exit(0));
+}
+
+/** CPU model, cores, memory, Node version, date, and whether pinning was available. */
+export function machine() {
+  const c = cpus();
+  let load;
+  try {
+    load = readFileSync('/proc/loadavg', 'utf8').trim().split(' ').slice(0, 3).join(' ');
+  } catch {
+    load = 'n/a';
+  }
+  return {
+    cpu: c[0]?.model ?? 'unknown',
+    cores: c.length,
+    memGiB: (totalmem() / 2 ** 30).toFixed(1),
+    node: process.version,
+    platform: `${process.platform} ${process.arch}`,
+    date: new Date().toISOString(),
+    pinned: canPin,
+    loadavg: load,
+  };
+}
+
+/** True when `packages/<pkg>/dist/index.js` exists (the package was built by `tsc -b`). */
+export function hasBuilt(pkg) {
+  return existsSync(join(BENCH_DIR, '..', 'packages', pkg, 'dist', 'index.js'));
+}
+
+/** Sleeps `ms`. */
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * What the built `@tokenguard/core` offers: whether it loads, and which `engine` values it documents
+ * (`[undefined]` when it has no engine option).
+ */
+export async function tokenguardInfo() {
+  try {
+    const core = await import('@tokenguard/core');
+    if (typeof core.createTokenVerifier !== 'function') return { available: false, reason: '@tokenguard/core has no createTokenVerifier yet', engines: [] };
+    const dist = join(BENCH_DIR, '..', 'packages', 'core', 'dist');
+    let dts = '';
+    const walk = (d) => {
+      for (const e of readdirSync(d, { withFileTypes: true })) {
+        if (e.isDirectory()) walk(join(d, e.name));
+        else if (e.name.endsWith('.d.ts')) dts += readFileSync(join(d, e.name), 'utf8');
+      }
+    };
+    walk(dist);
+    const engines = /\bengine\?\s*:/.test(dts) && /'jose'/.test(dts) && /'node'/.test(dts) ? ['node', 'jose'] : [undefined];
+    return { available: true, engines, core };
+  } catch (err) {
+    return { available: false, reason: `@tokenguard/core not loadable (${err.code ?? err.message})`, engines: [] };
+  }
+}

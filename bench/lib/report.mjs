@@ -1,0 +1,129 @@
+// Renders the results object of run.mjs as bench/RESULTS.md: machine, method, a targets summary with
+// pass/fail, and the side-by-side tables.
+
+const TARGETS = { cacheHitUs: 3, extraCachedUs: 5, peerFactor: 12, reqRatio: 0.9, uncachedVsFloor: 1.15, heapMiB: 32, floodRatio: 0.9 };
+
+const f = (x, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : '—');
+const int = (x) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '—');
+const pct = (x) => (Number.isFinite(x) ? `${Math.round(x * 100)}%` : '—');
+const verdict = (ok) => (ok === null ? 'n/a' : ok ? '**pass**' : '**FAIL**');
+const table = (head, rows) => [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+
+/** The microbenchmark row of `group` and `mode` for `alg`. */
+function microRow(micro, alg, group, mode = 'seq') {
+  return micro?.rows.find((r) => r.alg === alg && r.group === group && r.mode === mode && !r.error);
+}
+
+function floorUs(micro, alg) {
+  return microRow(micro, alg, 'floor')?.cpuUs;
+}
+
+function summary(res) {
+  const rows = [];
+  const { micro, http, memory, flood } = res;
+  if (micro) {
+    for (const r of micro.rows.filter((x) => x.group.startsWith('tg-cached') && !x.error)) {
+      rows.push([`cache hit inside the core, ${r.alg}${r.engine ? ` (${r.engine})` : ''} (micro)`, `${f(r.cpuUs, 2)} µs CPU`, `≤ ${TARGETS.cacheHitUs} µs`, verdict(r.cpuUs <= TARGETS.cacheHitUs)]);
+    }
+    for (const r of micro.rows.filter((x) => x.group.startsWith('tg-uncached') && x.mode === 'seq' && !x.error)) {
+      const floor = floorUs(micro, r.alg);
+      const ratio = r.cpuUs / floor;
+      rows.push([`uncached verify() vs node:crypto floor, ${r.alg}${r.engine ? ` (${r.engine})` : ''} (micro)`, `${f(r.cpuUs)} µs = ${f(ratio, 2)}× floor ${f(floor)} µs`, `≤ ${TARGETS.uncachedVsFloor}×`, verdict(ratio <= TARGETS.uncachedVsFloor)]);
+    }
+    if (!micro.tokenguard.available) rows.push(['tokenguard in the microbenchmark', micro.tokenguard.reason ?? 'not available', '—', 'n/a']);
+  }
+  if (http) {
+    for (const [fw, vs] of Object.entries(http.frameworks)) {
+      const tg = vs.find((v) => v.kind === 'tg-cached' && v.rounds);
+      const bare = vs.find((v) => v.kind === 'bare');
+      const peers = vs.filter((v) => v.kind === 'peer' && v.rounds);
+      if (!tg) {
+        rows.push([`${fw}: tokenguard guard`, 'not measured (adapter not built or failed its sanity check)', '—', 'n/a']);
+        continue;
+      }
+      rows.push([`${fw}: extra server CPU per request over bare, cached (1,000 tokens)`, `${f(tg.extraCpuPerReq)} µs`, `≤ ${TARGETS.extraCachedUs} µs`, verdict(tg.extraCpuPerReq <= TARGETS.extraCachedUs)]);
+      if (peers.length) {
+        const best = peers.reduce((a, b) => (b.extraCpuPerReq < a.extraCpuPerReq ? b : a));
+        const factor = best.extraCpuPerReq / Math.max(tg.extraCpuPerReq, 0.01);
+        rows.push([`${fw}: best peer (${best.id}) extra CPU ÷ tokenguard extra CPU`, `${f(best.extraCpuPerReq)} µs ÷ ${f(tg.extraCpuPerReq)} µs = ${tg.extraCpuPerReq <= 0.01 ? '≫' : f(factor)}×`, `≥ ${TARGETS.peerFactor}×`, verdict(factor >= TARGETS.peerFactor)]);
+      }
+      // The req/s target applies only when the server, not the load generator, is the bottleneck.
+      const loadBound = bare && bare.serverBusy < 0.85 && bare.loadBusy > 0.85;
+      rows.push([`${fw}: req/s with tokenguard ÷ bare`, `${int(tg.reqPerSec)} ÷ ${int(bare?.reqPerSec)} = ${f(tg.vsBare, 2)}${loadBound ? ' (bare is load-generator bound)' : ''}`, `≥ ${TARGETS.reqRatio}`, loadBound ? 'n/a' : verdict(tg.vsBare >= TARGETS.reqRatio)]);
+      for (const u of vs.filter((v) => v.kind === 'tg-uncached' && v.rounds)) {
+        const floor = floorUs(micro, u.alg);
+        rows.push([`${fw}: ${u.id}: extra server CPU per request ÷ node:crypto floor (${u.alg})`, `${f(u.extraCpuPerReq)} µs ÷ ${f(floor)} µs = ${f(u.extraCpuPerReq / floor, 2)}×`, `≤ ${TARGETS.uncachedVsFloor}×`, Number.isFinite(floor) ? verdict(u.extraCpuPerReq / floor <= TARGETS.uncachedVsFloor) : 'n/a']);
+      }
+    }
+  }
+  if (memory) {
+    if (memory.available) {
+      rows.push([`heap growth with ${int(memory.tokens)} cached RS256 tokens (after gc)`, `${f(memory.growth10kMiB)} MiB (${int(memory.bytesPerEntry)} B/entry)`, `≤ ${TARGETS.heapMiB} MB`, verdict(memory.growth10kMiB * 1.048576 <= TARGETS.heapMiB)]);
+      rows.push([`heap growth after ${int(memory.tokens * 2)} distinct tokens (bounded cache)`, `${f(memory.growthAfter2xMiB)} MiB`, `≤ ${TARGETS.heapMiB} MB`, verdict(memory.growthAfter2xMiB * 1.048576 <= TARGETS.heapMiB)]);
+    } else rows.push(['memory', memory.reason, '—', 'n/a']);
+  }
+  if (flood) {
+    if (flood.available) rows.push(['valid req/s during an unknown-kid flood ÷ without', `${int(flood.floodReqPerSec)} ÷ ${int(flood.quietReqPerSec)} = ${f(flood.ratio, 2)}`, `≥ ${TARGETS.floodRatio}`, verdict(flood.ratio >= TARGETS.floodRatio)]);
+    else rows.push(['unknown-kid flood', flood.reason, '—', 'n/a']);
+  }
+  return table(['target', 'measured', 'limit', 'result'], rows);
+}
+
+function microTables(micro) {
+  const out = [];
+  out.push(`Settings: ${micro.config.uncachedOps} never-seen tokens per uncached round, ${int(micro.config.cachedOps)} cache hits per cached round over ${int(micro.config.rotation)} tokens, ${micro.config.rounds} rounds (median), ${micro.config.inflight} in flight for the concurrent mode.`);
+  for (const alg of micro.config.algs) {
+    const floor = floorUs(micro, alg);
+    const rows = micro.rows
+      .filter((r) => r.alg === alg)
+      .map((r) => [r.name, r.mode === 'seq' ? 'one at a time' : `${micro.config.inflight} in flight`, r.error ? `error: ${r.error}` : f(r.cpuUs, 2), f(r.wallUs, 2), int(r.opsPerSec), r.error ? '—' : `${f(r.cpuUs / floor, 2)}×`]);
+    out.push(`### ${alg}\n\n${table(['verifier', 'mode', 'CPU µs/op', 'wall µs/op', 'ops/s (wall)', 'CPU ÷ floor'], rows)}`);
+  }
+  if (!micro.tokenguard.available) out.push(`tokenguard rows missing: ${micro.tokenguard.reason}.`);
+  return out.join('\n\n');
+}
+
+function httpTables(http) {
+  const out = [`Settings: ${http.connections} connections, ${int(http.rotation)} distinct RS256 tokens in rotation, ${http.rounds} alternating rounds of ${http.duration} s after a ${http.warm} s warm-up per server; medians. "extra" is the median over rounds of (server CPU per request − bare's in the same round).`];
+  for (const [fw, vs] of Object.entries(http.frameworks)) {
+    const rows = vs.map((v) =>
+      v.error
+        ? [v.id, `not measured: ${v.error}`, '', '', '', '', '', '', '']
+        : [v.id, int(v.reqPerSec), f(v.vsBare, 2), f(v.p99, 1), f(v.cpuPerReq, 1), v.kind === 'bare' ? '—' : f(v.extraCpuPerReq, 1), pct(v.serverBusy), pct(v.loadBusy), int(v.non2xx)],
+    );
+    out.push(`### ${fw}\n\n${table(['guard', 'req/s', '× bare', 'p99 ms', 'server CPU µs/req', 'extra µs/req', 'server core busy', 'load core busy', 'non-2xx/errors'], rows)}`);
+  }
+  return out.join('\n\n');
+}
+
+/** Renders the whole RESULTS.md. */
+export function renderReport(res) {
+  const m = res.machine;
+  const parts = [];
+  parts.push('# tokenguard benchmark results');
+  parts.push('Written by `bench/run.mjs` — do not edit by hand; rerun `pnpm bench` (full) or `pnpm bench --quick`. See `bench/README.md` for how to read it.');
+  if (res.mode !== 'full') parts.push(`> **${res.mode} mode**: shorter runs, fewer rounds${res.mode === 'smoke' ? ', microbenchmark only' : ''}. Treat the numbers as indicative.`);
+  if (res.note) parts.push(`> **Note:** ${res.note}`);
+  parts.push(
+    `## Machine\n\n${table(['CPU', 'cores', 'memory', 'Node.js', 'platform', 'date (UTC)', 'load average at start', 'cores pinned'], [[m.cpu, m.cores, `${m.memGiB} GiB`, m.node, m.platform, m.date, m.loadavg, m.pinned ? 'yes (taskset)' : 'no']])}`,
+  );
+  parts.push(`## Method
+
+- **Microbenchmark** (\`bench/micro.mjs\`): CPU time from \`process.cpuUsage()\` (the whole process, thread pool included) divided by operations, and wall time, one at a time and with N in flight. The *floor* is the least any verifier must do with \`node:crypto\`: split, base64url-decode and \`JSON.parse\` header and payload, \`crypto.verify\` with a pre-imported \`KeyObject\`. *Uncached* tokenguard verifies tokens it has never seen (cache on, so the insert is included) on a fresh verifier per round; *cache hit* cycles 1,000 verified tokens (exp and revocation checks included). Rounds rotate the order of the verifiers; the median is reported.
+- **HTTP** (\`bench/http-server.mjs\`, \`bench/load.mjs\`): each server is its own process pinned with \`taskset\` to core ${res.machine.cores - 1}; autocannon runs in another process pinned to core 0, on 127.0.0.1, 50 connections, RS256 tokens from a JWKS served over HTTP on 127.0.0.1. Every server is sanity-checked before timing (valid token 200; missing and forged token 401). Server CPU per request is measured inside the server (\`process.cpuUsage()\` deltas over IPC) divided by the requests it served. Peers: express-oauth2-jwt-bearer (JWKS URL), express-jwt, @fastify/jwt and koa-jwt (given the PEM directly, as none of them fetches a JWKS without jwks-rsa — this only makes them faster). *Uncached* tokenguard runs with \`cache: false\`, so every request is a full verification.
+- **Memory** (\`bench/memory.mjs\`, \`node --expose-gc\`): \`heapUsed\` after \`gc()\` before and after verifying 10,000 distinct RS256 tokens (held outside the heap until verified), then after 10,000 more (the cache is bounded at its default 10,000 entries).
+- **Unknown-kid flood**: Express + tokenguard (cached) under the same valid-token load, with and without a concurrent fixed-rate stream of correctly signed tokens with random kids (10 connections), alternating rounds; the JWKS server stays up and counts the fetches the flood causes.`);
+  parts.push(`## Targets (issue 9)\n\n${summary(res)}`);
+  if (res.http) parts.push(`## HTTP: bare vs tokenguard vs peers\n\n${httpTables(res.http)}`);
+  if (res.micro) parts.push(`## Verification microbenchmark\n\n${microTables(res.micro)}`);
+  if (res.memory?.available) {
+    const x = res.memory;
+    parts.push(`## Memory\n\n${table(['measure', 'value'], [['tokens verified (RS256, ' + x.tokenChars + ' chars each)', int(x.tokens)], ['heap before (after gc)', `${f(x.heapBaseMiB)} MiB`], ['heap growth with the cache full', `${f(x.growth10kMiB)} MiB`], ['bytes per cached entry', int(x.bytesPerEntry)], [`heap growth after ${int(x.tokens * 2)} distinct tokens`, `${f(x.growthAfter2xMiB)} MiB`], ['external memory growth', `${f(x.externalGrowthMiB)} MiB`], ['cache hits on the second pass (from the prom-client histogram)', int(x.cacheHitsOnSecondPass)]])}`);
+  }
+  if (res.flood?.available) {
+    const x = res.flood;
+    parts.push(`## Unknown-kid flood\n\n${table(['measure', 'value'], [['valid req/s without flood (median)', int(x.quietReqPerSec)], ['valid req/s with flood (median)', int(x.floodReqPerSec)], ['ratio', f(x.ratio, 2)], ['flood rate (random-kid tokens/s)', int(x.floodRatePerSec)], ['flood answers by status', Object.entries(x.floodStatus).map(([k, v]) => `${k}: ${int(v)}`).join(', ')], ['JWKS fetches caused during the flood', int(x.jwksFetchesDuringFlood)], ['flood seconds in total', f(x.floodSeconds)], ['valid requests that failed during the flood', int(x.validNon2xx)]])}`);
+  }
+  parts.push(`Run took ${f(res.elapsedSeconds, 0)} s. tokenguard: ${res.tokenguard.available ? `available, engines: ${res.tokenguard.engines.join(', ')}, adapters: ${Object.entries(res.tokenguard.adapters).map(([k, v]) => `${k} ${v ? 'yes' : 'no'}`).join(', ')}` : res.tokenguard.reason}.`);
+  return `${parts.join('\n\n')}\n`;
+}

@@ -1,0 +1,288 @@
+// `pnpm bench` (full) / `pnpm bench --quick` (< 3 minutes): runs the verification microbenchmark, the memory
+// check, the HTTP benchmark (bare framework vs tokenguard vs the peer guard, autocannon in its own process,
+// server and load generator pinned to different cores, alternating rounds, medians) and the unknown-kid
+// flood, then writes bench/RESULTS.md. Plain ESM on the built packages (`tsc -b` first), no TS runner.
+//
+// Options: --quick | --smoke (micro only, tiny; used by the CI smoke test)
+//          --only=micro,memory,http,flood   --out=<file> (default bench/RESULTS.md)   --json=<file>
+//          --note="<text>" (added to the top of RESULTS.md, e.g. "measured under load")
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs, median, startNode, nextMessage, ask, stop, killAll, installCleanup, machine, sleep, tokenguardInfo, canPin, SERVER_CORE, LOAD_CORE, BENCH_DIR } from './lib/common.mjs';
+import { ALGS, ISSUER, AUDIENCE, makeKey, signTokens, startJwksServer } from './lib/tokens.mjs';
+import { renderReport } from './lib/report.mjs';
+
+const args = parseArgs(process.argv.slice(2));
+const MODE = args.smoke ? 'smoke' : args.quick ? 'quick' : 'full';
+const SETTINGS = {
+  smoke: { sections: ['micro'], http: null, flood: null, memoryTokens: 0, deadlineS: 60 },
+  quick: { sections: ['micro', 'memory', 'http', 'flood'], http: { duration: 2, warm: 1, rounds: 2, extraAlgs: false, allEngines: false }, flood: { duration: 2, rounds: 2, rate: 500 }, memoryTokens: 10_000, deadlineS: 240 },
+  full: { sections: ['micro', 'memory', 'http', 'flood'], http: { duration: 10, warm: 3, rounds: 3, extraAlgs: true, allEngines: true }, flood: { duration: 10, rounds: 3, rate: 500 }, memoryTokens: 10_000, deadlineS: 3_600 },
+}[MODE];
+const sections = args.only ? String(args.only).split(',') : SETTINGS.sections;
+const OUT = args.out ? String(args.out) : join(BENCH_DIR, 'RESULTS.md');
+const CONNECTIONS = 50;
+const ROTATION = 1_000;
+const log = (...a) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}]`, ...a);
+
+installCleanup();
+// Bounded: the whole run is stopped (children killed) if it ever exceeds its deadline.
+const watchdog = setTimeout(() => {
+  log(`deadline of ${SETTINGS.deadlineS}s exceeded, stopping`);
+  killAll();
+  process.exit(2);
+}, SETTINGS.deadlineS * 1000);
+watchdog.unref();
+
+async function runChild(script, childArgs, { nodeArgs = [], timeoutMs }) {
+  const child = startNode(script, childArgs, { nodeArgs, stdout: 'ignore' });
+  try {
+    return (await nextMessage(child, 'result', timeoutMs)).result;
+  } finally {
+    await stop(child);
+  }
+}
+
+// ---------------------------------------------------------------- HTTP
+
+/** The variants per framework: bare, tokenguard (cached; uncached), the peers. */
+function httpPlan(tg, adapters, settings) {
+  const tgVariants = (fw) => {
+    if (!tg.available || !adapters[fw]) return [];
+    const out = [{ id: 'tokenguard', guard: 'tokenguard', alg: 'RS256', kind: 'tg-cached' }];
+    // Quick mode times only the default engine over HTTP; the microbenchmark compares both.
+    for (const engine of settings.allEngines ? tg.engines : tg.engines.slice(0, 1)) {
+      out.push({ id: `tokenguard, uncached${engine ? ` (${engine})` : ''}`, guard: 'tokenguard', alg: 'RS256', cache: false, engine, kind: 'tg-uncached' });
+    }
+    if (fw === 'express' && settings.extraAlgs) {
+      for (const alg of ['ES256', 'EdDSA']) out.push({ id: `tokenguard, uncached ${alg}`, guard: 'tokenguard', alg, cache: false, engine: tg.engines[0], kind: 'tg-uncached' });
+    }
+    return out;
+  };
+  return {
+    express: [{ id: 'bare', guard: 'bare', alg: 'RS256', kind: 'bare' }, ...tgVariants('express'), { id: 'express-oauth2-jwt-bearer', guard: 'express-oauth2-jwt-bearer', alg: 'RS256', kind: 'peer' }, { id: 'express-jwt', guard: 'express-jwt', alg: 'RS256', kind: 'peer' }],
+    fastify: [{ id: 'bare', guard: 'bare', alg: 'RS256', kind: 'bare' }, ...tgVariants('fastify'), { id: '@fastify/jwt', guard: '@fastify/jwt', alg: 'RS256', kind: 'peer' }],
+    koa: [{ id: 'bare', guard: 'bare', alg: 'RS256', kind: 'bare' }, ...tgVariants('koa'), { id: 'koa-jwt', guard: 'koa-jwt', alg: 'RS256', kind: 'peer' }],
+  };
+}
+
+/** Checks a server before timing it: a valid token gets 200; for a guard, no token and a forged token get 401. */
+async function sanity(port, variant, token, forged) {
+  const get = async (auth) => {
+    const res = await fetch(`http://127.0.0.1:${port}/`, { headers: auth ? { authorization: `Bearer ${auth}` } : {}, signal: AbortSignal.timeout(5_000) });
+    await res.arrayBuffer();
+    return res.status;
+  };
+  const ok = await get(token);
+  if (ok !== 200) return `valid token got ${ok}`;
+  if (variant.kind !== 'bare') {
+    const none = await get(undefined);
+    const bad = await get(forged);
+    if (none !== 401 || bad !== 401) return `missing token got ${none}, forged token got ${bad} (expected 401)`;
+  }
+  return null;
+}
+
+async function loadRun(load, url, tokens, duration, extra = {}) {
+  return (await ask(load, { type: 'run', url, tokens, connections: CONNECTIONS, duration, ...extra }, (duration + 30) * 1000, 'done')).result;
+}
+
+async function measured(server, load, url, tokens, duration) {
+  const m0 = await ask(server, { type: 'mark' });
+  const r = await loadRun(load, url, tokens, duration);
+  const m1 = await ask(server, { type: 'mark' });
+  const reqs = m1.requests - m0.requests;
+  const wallUs = (m1.t - m0.t) * 1000;
+  return { ...r, serverReqs: reqs, cpuPerReq: (m1.cpuUs - m0.cpuUs) / reqs, serverBusy: (m1.cpuUs - m0.cpuUs) / wallUs, loadBusy: r.loadCpuUs / (r.seconds * 1e6), rssMiB: m1.rssMiB };
+}
+
+async function httpBench(ctx, settings) {
+  const plan = httpPlan(ctx.tg, ctx.adapters, settings);
+  const load = startNode('load.mjs', [], { core: LOAD_CORE });
+  await nextMessage(load, 'ready');
+  const frameworks = {};
+  try {
+    for (const [fw, variants] of Object.entries(plan)) {
+      log(`http: ${fw} (${variants.map((v) => v.id).join(' | ')})`);
+      const live = [];
+      for (const v of variants) {
+        const server = startNode('http-server.mjs', [], { core: SERVER_CORE });
+        v.server = server;
+        try {
+          const ready = await ask(server, { type: 'config', framework: fw, guard: v.guard, alg: v.alg, cache: v.cache, engine: v.engine, issuer: ISSUER, audience: AUDIENCE, jwksUri: ctx.jwks.url, pem: ctx.keys[v.alg].pem }, 30_000, 'ready');
+          v.url = `http://127.0.0.1:${ready.port}`;
+          v.error = await sanity(ready.port, v, ctx.tokens[v.alg][0], ctx.forged);
+        } catch (err) {
+          v.error = String(err.message ?? err);
+        }
+        if (v.error) {
+          log(`  ${v.id}: not measured: ${v.error}`);
+          await stop(server);
+        } else live.push(v);
+      }
+      for (const v of live) await loadRun(load, v.url, ctx.tokens[v.alg], settings.warm);
+      for (let r = 0; r < settings.rounds; r++) {
+        const order = live.map((_, i) => live[(i + r) % live.length]);
+        for (const v of order) {
+          const s = await measured(v.server, load, v.url, ctx.tokens[v.alg], settings.duration);
+          (v.samples ??= []).push({ round: r, ...s });
+        }
+      }
+      for (const v of live) await stop(v.server);
+      frameworks[fw] = summarizeFramework(variants);
+    }
+  } finally {
+    for (const vs of Object.values(plan)) for (const v of vs) if (v.server) await stop(v.server);
+    await stop(load);
+  }
+  return { connections: CONNECTIONS, rotation: ROTATION, ...settings, frameworks };
+}
+
+function summarizeFramework(variants) {
+  const bare = variants.find((v) => v.kind === 'bare');
+  return variants.map((v) => {
+    const s = v.samples ?? [];
+    const row = {
+      id: v.id,
+      kind: v.kind,
+      alg: v.alg,
+      engine: v.engine ?? null,
+      error: v.error ?? null,
+      rounds: s.length,
+      reqPerSec: median(s.map((x) => x.reqPerSec)),
+      p99: median(s.map((x) => x.p99)),
+      cpuPerReq: median(s.map((x) => x.cpuPerReq)),
+      serverBusy: median(s.map((x) => x.serverBusy)),
+      loadBusy: median(s.map((x) => x.loadBusy)),
+      non2xx: s.reduce((a, x) => a + x.non2xx + x.errors + x.timeouts, 0),
+    };
+    if (bare?.samples && s.length) {
+      // Paired by round: the difference to the bare run of the same round, then the median.
+      const diffs = s.map((x) => x.cpuPerReq - (bare.samples.find((b) => b.round === x.round)?.cpuPerReq ?? NaN));
+      row.extraCpuPerReq = median(diffs);
+      row.vsBare = row.reqPerSec / median(bare.samples.map((x) => x.reqPerSec));
+    }
+    return row;
+  });
+}
+
+// ---------------------------------------------------------------- flood
+
+async function floodBench(ctx, settings) {
+  if (!ctx.tg.available || !ctx.adapters.express) return { available: false, reason: ctx.tg.reason ?? '@tokenguard/express not built' };
+  const server = startNode('http-server.mjs', [], { core: SERVER_CORE });
+  const load = startNode('load.mjs', [], { core: LOAD_CORE });
+  const flood = startNode('load.mjs', [], { core: LOAD_CORE });
+  try {
+    await Promise.all([nextMessage(load, 'ready'), nextMessage(flood, 'ready')]);
+    const ready = await ask(server, { type: 'config', framework: 'express', guard: 'tokenguard', alg: 'RS256', issuer: ISSUER, audience: AUDIENCE, jwksUri: ctx.jwks.url }, 30_000, 'ready');
+    const url = `http://127.0.0.1:${ready.port}`;
+    const err = await sanity(ready.port, { kind: 'tg' }, ctx.tokens.RS256[0], ctx.forged);
+    if (err) return { available: false, reason: err };
+    await loadRun(load, url, ctx.tokens.RS256, 1);
+    const samples = { quiet: [], flood: [] };
+    const floodStatus = {};
+    let jwksFetches = 0;
+    let floodSent = 0;
+    let floodSeconds = 0;
+    for (let r = 0; r < settings.rounds; r++) {
+      for (const mode of r % 2 ? ['flood', 'quiet'] : ['quiet', 'flood']) {
+        if (mode === 'quiet') {
+          samples.quiet.push(await measured(server, load, url, ctx.tokens.RS256, settings.duration));
+          continue;
+        }
+        const hits0 = ctx.jwks.hits();
+        const f = ask(flood, { type: 'run', url, tokens: ctx.floodTokens, connections: 10, duration: settings.duration + 0.5, overallRate: settings.rate }, (settings.duration + 30) * 1000, 'done');
+        await sleep(200);
+        samples.flood.push(await measured(server, load, url, ctx.tokens.RS256, settings.duration));
+        const fr = (await f).result;
+        jwksFetches += ctx.jwks.hits() - hits0;
+        floodSent += fr.total;
+        floodSeconds += fr.seconds;
+        for (const [code, n] of Object.entries(fr.statusCodes)) floodStatus[code] = (floodStatus[code] ?? 0) + n;
+      }
+    }
+    const quiet = median(samples.quiet.map((x) => x.reqPerSec));
+    const withFlood = median(samples.flood.map((x) => x.reqPerSec));
+    return {
+      available: true,
+      ...settings,
+      quietReqPerSec: quiet,
+      floodReqPerSec: withFlood,
+      ratio: withFlood / quiet,
+      floodRatePerSec: floodSent / floodSeconds,
+      floodStatus,
+      jwksFetchesDuringFlood: jwksFetches,
+      floodSeconds,
+      validNon2xx: samples.flood.reduce((a, x) => a + x.non2xx + x.errors, 0),
+    };
+  } finally {
+    await Promise.all([stop(server), stop(load), stop(flood)]);
+  }
+}
+
+// ---------------------------------------------------------------- main
+
+async function main() {
+  const started = Date.now();
+  const info = machine();
+  log(`mode ${MODE}; sections ${sections.join(',')}; pinning ${canPin ? `server core ${SERVER_CORE}, load core ${LOAD_CORE}` : 'unavailable'}`);
+  const tg = await tokenguardInfo();
+  if (!tg.available) log(`tokenguard: ${tg.reason}`);
+  const adapters = {};
+  for (const fw of ['express', 'koa', 'fastify']) {
+    try {
+      const m = await import(`@tokenguard/${fw}`);
+      adapters[fw] = typeof (m.tokenGuard ?? m.default) === 'function';
+    } catch {
+      adapters[fw] = false;
+    }
+  }
+  const results = { mode: MODE, machine: info, note: args.note ? String(args.note) : null, tokenguard: { available: tg.available, reason: tg.reason ?? null, engines: tg.engines.map((e) => e ?? 'default'), adapters } };
+
+  if (sections.includes('micro')) {
+    log('micro: verification microbenchmark');
+    results.micro = await runChild('micro.mjs', [`--${MODE}`], { timeoutMs: MODE === 'full' ? 900_000 : 120_000 });
+  }
+  if (sections.includes('memory')) {
+    log('memory: heap growth of the verified-token cache');
+    results.memory = await runChild('memory.mjs', [`--tokens=${SETTINGS.memoryTokens}`], { nodeArgs: ['--expose-gc'], timeoutMs: 120_000 });
+  }
+  if (sections.includes('http') || sections.includes('flood')) {
+    log('keys, tokens and JWKS server');
+    const keys = {};
+    for (const alg of ALGS) keys[alg] = await makeKey(alg);
+    const attacker = await makeKey('RS256');
+    const tokens = {};
+    for (const alg of MODE === 'full' ? ALGS : ['RS256']) tokens[alg] = await signTokens(keys[alg], ROTATION, { prefix: alg });
+    const forged = (await signTokens(attacker, 1, { kid: keys.RS256.kid }))[0];
+    const floodTokens = await signTokens(attacker, ROTATION, { kid: 'random', prefix: 'flood' });
+    const jwks = await startJwksServer(Object.values(keys));
+    const ctx = { tg, adapters, keys, tokens, forged, floodTokens, jwks };
+    try {
+      if (sections.includes('http')) results.http = await httpBench(ctx, SETTINGS.http);
+      if (sections.includes('flood')) {
+        log('flood: unknown-kid flood');
+        results.flood = await floodBench(ctx, SETTINGS.flood);
+      }
+    } finally {
+      await jwks.close();
+    }
+  }
+  results.elapsedSeconds = (Date.now() - started) / 1000;
+  writeFileSync(OUT, renderReport(results));
+  if (args.json) writeFileSync(String(args.json), JSON.stringify(results, null, 2));
+  log(`wrote ${OUT} in ${results.elapsedSeconds.toFixed(0)} s`);
+}
+
+main().then(
+  () => {
+    killAll();
+    process.exit(0);
+  },
+  (err) => {
+    log(`failed: ${err?.stack ?? err}`);
+    killAll();
+    process.exit(1);
+  },
+);
