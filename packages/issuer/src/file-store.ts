@@ -45,7 +45,7 @@ function objectOf(value: unknown, file: string, member: string): Record<string, 
 export function createFileStore(options: FileStoreOptions): IssuerStore & { readonly encrypted: boolean } {
   if (typeof options?.dataDir !== 'string' || options.dataDir.length === 0) throw new TypeError('"dataDir" must be a non-empty string');
   const dir = options.dataDir;
-  const masterKey = options.masterKey ?? (process.env.TOKENGUARD_MASTER_KEY || undefined);
+  const masterKey = (options.masterKey ?? process.env.TOKENGUARD_MASTER_KEY) || undefined;
   const pollInterval = options.pollInterval ?? 1000;
   const path = (section: StoreSection) => join(dir, FILES[section]);
   const lockPath = join(dir, '.lock');

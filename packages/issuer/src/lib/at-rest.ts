@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes, scryptSync } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, randomBytes, scryptSync } from 'node:crypto';
 import type { JWK } from 'jose';
 
 /** A private key encrypted at rest with AES-256-GCM under a key derived by scrypt from the master key. */
@@ -13,7 +13,8 @@ export interface SealedKey {
 const derived = new Map<string, Buffer>();
 
 function keyFor(masterKey: string, salt: Buffer): Buffer {
-  const id = `${salt.toString('base64url')}`;
+  // Keyed by master key and salt: a wrong master key must never hit a key derived from the right one.
+  const id = `${createHash('sha256').update(masterKey).digest('base64url')}.${salt.toString('base64url')}`;
   let key = derived.get(id);
   if (key === undefined) {
     key = scryptSync(masterKey, salt, 32, { N: 16_384, r: 8, p: 1 });
@@ -33,7 +34,7 @@ export function isSealed(value: unknown): value is SealedKey {
 export function seal(jwk: JWK, masterKey: string, aad: string): SealedKey {
   const salt = randomBytes(16);
   const iv = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', keyFor(`${masterKey}`, salt), iv);
+  const cipher = createCipheriv('aes-256-gcm', keyFor(masterKey, salt), iv);
   cipher.setAAD(Buffer.from(aad));
   const ct = Buffer.concat([cipher.update(JSON.stringify(jwk), 'utf8'), cipher.final()]);
   return { enc: 'A256GCM+scrypt', salt: salt.toString('base64url'), iv: iv.toString('base64url'), tag: cipher.getAuthTag().toString('base64url'), ct: ct.toString('base64url') };
