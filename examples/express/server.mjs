@@ -1,0 +1,27 @@
+/**
+ * The orders API on Express, guarded by @tokenguard/express.
+ *   pnpm build && node examples/express/server.mjs
+ * Env: ISSUER (unset: an embedded dev token service), AUDIENCE (orders-api), PORT (3000), HOST (127.0.0.1).
+ */
+import express from 'express';
+import { tokenGuard, requireScopes, metricsHandler } from '@tokenguard/express';
+import { serveNode, settings, startDevIssuer } from '../example-support.mjs';
+
+const { issuer, audience, ...where } = settings();
+const dev = issuer ? undefined : await startDevIssuer(audience);
+const guard = tokenGuard({ issuer: issuer ?? dev.url, audience });
+const orders = [];
+
+const app = express();
+app.get('/health', (_req, res) => { res.json({ status: 'ok' }); });
+app.get('/metrics', metricsHandler());
+app.use(guard);
+app.use(express.json({ limit: '16kb' }));
+app.get('/orders', requireScopes('orders:read'), (_req, res) => { res.json({ orders }); });
+app.post('/orders', requireScopes('orders:write'), (req, res) => {
+  const order = { id: orders.length + 1, item: String(req.body?.item ?? 'unnamed').slice(0, 100), by: req.auth.clientId };
+  orders.push(order);
+  res.status(201).json(order);
+});
+
+await serveNode('express', app, where, dev, [() => guard.close()]);
