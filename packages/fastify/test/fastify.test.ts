@@ -183,6 +183,17 @@ describe('@tokenguard/fastify', () => {
     expect(metrics.body).toMatch(/^tokenguard_rejections_total\{reason="key_not_found"\} 2$/m);
   });
 
+  it('guards the HEAD routes Fastify adds for GET, verifying each request exactly once', async () => {
+    const registry = new Registry();
+    const app = await build({ metrics: { registry, path: '/metrics' } });
+    app.get('/me', async (request) => ({ sub: request.auth?.subject }));
+    expect((await inject(app, { url: '/me', method: 'HEAD' })).statusCode).toBe(401);
+    expect((await inject(app, { url: '/me', method: 'HEAD', headers: { authorization: `Bearer ${await token()}` } })).statusCode).toBe(200);
+    const metrics = (await inject(app, { url: '/metrics' })).body;
+    expect(metrics).toMatch(/^tokenguard_validations_total\{issuer="https:\/\/idp\.fastify\.test\/",outcome="accepted"\} 1$/m);
+    expect(metrics).toMatch(/^tokenguard_rejections_total\{reason="token_missing"\} 1$/m);
+  });
+
   it('refuses a bad metrics.path at registration', async () => {
     const app = Fastify({ logger: false });
     apps.push(app);
