@@ -3,6 +3,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { toSeconds, type Duration, type Logger } from '@tokenguard/core';
 import type { IssuerStore } from './store.js';
 import type { IssuerEvent } from './events.js';
+import { SCOPE_TOKEN } from './grant.js';
 
 /** Signing algorithms the issuer can sign with. ES256 is the default. */
 export type SigningAlgorithm = 'ES256' | 'RS256' | 'PS256' | 'EdDSA';
@@ -88,7 +89,6 @@ export interface ResolvedConfig {
 
 const TOP_LEVEL = new Set(['issuer', 'listen', 'dataDir', 'baseDir', 'signing', 'tokens', 'clients', 'rateLimit', 'store', 'onEvent', 'logger', '$schema']);
 const CLIENT_ID = /^[A-Za-z0-9._~:-]{1,128}$/;
-const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);

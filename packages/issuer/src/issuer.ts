@@ -9,9 +9,9 @@ import { createFileStore } from './file-store.js';
 import { KeyManager, type KeyInfo } from './key-manager.js';
 import { createMemoryStore } from './memory-store.js';
 import { createIssuerMetrics, type IssuerMetrics } from './metrics.js';
-import { assertNoDuplicates, OAuthError, readParams, sendError, sendJson, single, type Params } from './lib/http.js';
-import { FailureLimiter } from './lib/rate-limit.js';
-import { verifyClientSecret } from './lib/secret-hash.js';
+import { assertNoDuplicates, OAuthError, readParams, sendError, sendJson, single } from './lib/http.js';
+import { createClientAuthenticator } from './client-auth.js';
+import { parseAudiences, parseScope } from './grant.js';
 import type { IssuerStore, StoredClient } from './store.js';
 
 /** What the token endpoint answers (RFC 6749 §5.1). */
@@ -57,17 +57,10 @@ export interface Issuer {
 }
 
 const MAX_TOKEN_LENGTH = 8192;
-const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
-const REALM = 'tokenguard-issuer';
 const PATHS = {
   token: '/oauth/token', revoke: '/oauth/revoke', introspect: '/oauth/introspect',
   jwks: '/.well-known/jwks.json', metadata: '/.well-known/oauth-authorization-server', metrics: '/metrics', health: '/healthz',
 } as const;
-
-interface Caller {
-  client: ClientConfig;
-  basic: boolean;
-}
 
 /**
  * Builds an issuer without listening (embed `handle` in your own server, or use {@link createIssuerServer}).
@@ -100,8 +93,6 @@ export async function buildIssuer(cfg: ResolvedConfig, iss: string): Promise<Iss
     if (section === 'keys') void keys.reload().catch(() => {});
   });
   const metrics: IssuerMetrics = createIssuerMetrics(() => keys.states(), () => keys.nextRotationSeconds());
-  const perClient = new FailureLimiter(cfg.rateLimit.window * 1000, cfg.rateLimit.perClient);
-  const perAddress = new FailureLimiter(cfg.rateLimit.window * 1000, cfg.rateLimit.perAddress);
   const configClients = new Map(cfg.clients.map((c) => [c.clientId, c]));
   const base = iss.replace(/\/+$/, '');
   const jwksMaxAge = Math.max(0, Math.min(300, Math.floor(cfg.prePublish / 2)));
@@ -134,87 +125,7 @@ export async function buildIssuer(cfg: ResolvedConfig, iss: string): Promise<Iss
     access_token_signing_alg_values_supported: [cfg.algorithm],
   });
 
-  // ---- client authentication (RFC 6749 §2.3.1), shared by token, revocation and introspection ----
-  async function authenticate(req: IncomingMessage, params: Params, ip: string): Promise<Caller> {
-    const header = req.headers.authorization;
-    // Node keeps only the first of repeated Authorization headers: look at the raw ones.
-    if (req.rawHeaders.filter((name, i) => i % 2 === 0 && name.toLowerCase() === 'authorization').length > 1) {
-      throw new OAuthError(400, 'invalid_request', 'more than one Authorization header');
-    }
-    const challenge = { 'www-authenticate': `Basic realm="${REALM}", charset="UTF-8"` };
-    let id: string | undefined;
-    let secret: string | undefined;
-    let basic = false;
-    const bodyId = single(params, 'client_id');
-    const bodySecret = single(params, 'client_secret');
-    const refuse = (reason: string, description: string, withChallenge: boolean): never => {
-      metrics.authFailures.inc({ reason });
-      emit({ type: 'client.auth_failed', reason, ip });
-      throw new OAuthError(401, 'invalid_client', description, withChallenge ? challenge : {});
-    };
-    if (header !== undefined) {
-      basic = true;
-      const match = /^Basic +([A-Za-z0-9+/]+={0,2}) *$/i.exec(header);
-      const decoded = match ? Buffer.from(match[1]!, 'base64').toString('utf8') : '';
-      const colon = decoded.indexOf(':');
-      if (!match || colon < 0) return refuse('malformed', 'malformed or unsupported Authorization header: use HTTP Basic', true);
-      try {
-        id = decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' '));
-        secret = decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, ' '));
-      } catch {
-        return refuse('malformed', 'malformed client credentials in the Authorization header', true);
-      }
-      if (bodySecret !== undefined) throw new OAuthError(400, 'invalid_request', 'use one client authentication method, not HTTP Basic and client_secret together');
-      if (bodyId !== undefined && bodyId !== id) throw new OAuthError(400, 'invalid_request', 'client_id in the body differs from the Authorization header');
-    } else if (bodyId !== undefined || bodySecret !== undefined) {
-      id = bodyId;
-      secret = bodySecret;
-      if (id === undefined || secret === undefined) return refuse('malformed', 'client authentication needs client_id and client_secret', false);
-    } else {
-      return refuse('malformed', 'client authentication required (HTTP Basic or client_secret_post)', true);
-    }
-    const retry = Math.max(perAddress.blockedFor(ip), perClient.blockedFor(id!));
-    if (retry > 0) {
-      metrics.authFailures.inc({ reason: 'rate_limited' });
-      emit({ type: 'client.auth_failed', reason: 'rate_limited', ip });
-      throw new OAuthError(429, 'invalid_client', `too many failed client authentications; retry in ${retry} s`, { 'retry-after': String(retry) });
-    }
-    const client = await findClient(id!);
-    const ok = await verifyClientSecret(secret!, client?.clientSecretHash);
-    if (!ok || client === undefined) {
-      perAddress.fail(ip);
-      if (client !== undefined) perClient.fail(client.clientId);
-      metrics.authFailures.inc({ reason: client === undefined ? 'unknown_client' : 'wrong_secret' });
-      emit({ type: 'client.auth_failed', reason: client === undefined ? 'unknown_client' : 'wrong_secret', ip, ...(client ? { clientId: client.clientId } : {}) });
-      throw new OAuthError(401, 'invalid_client', 'client authentication failed', basic ? challenge : {});
-    }
-    return { client, basic };
-  }
-
-  // ---- the grant (RFC 6749 §4.4, RFC 8707, RFC 9068) ----
-  function parseScope(value: string | undefined, client: ClientConfig): string[] {
-    const allowed = client.scopes ?? [];
-    if (value === undefined) return allowed;
-    const requested = value.split(' ');
-    if (value.length > 4096 || requested.some((s) => !SCOPE_TOKEN.test(s))) throw new OAuthError(400, 'invalid_scope', 'malformed scope: space-separated scope tokens expected');
-    if (requested.some((s) => !allowed.includes(s))) throw new OAuthError(400, 'invalid_scope', "the requested scope exceeds the client's allowed scopes");
-    return [...new Set(requested)];
-  }
-
-  function parseAudiences(resources: string[], audiences: string[], client: ClientConfig): string[] {
-    const allowed = client.audiences ?? [];
-    for (const r of resources) {
-      if (!URL.canParse(r) || r.includes('#') || r.length > 2048) throw new OAuthError(400, 'invalid_target', 'resource must be an absolute URI without a fragment (RFC 8707)');
-    }
-    for (const a of audiences) if (a.length === 0 || a.length > 2048) throw new OAuthError(400, 'invalid_target', 'audience must be a non-empty string');
-    const requested = [...new Set([...resources, ...audiences])];
-    if (requested.length === 0) {
-      if (allowed.length === 1) return [allowed[0]!];
-      throw new OAuthError(400, 'invalid_target', allowed.length === 0 ? 'the client has no allowed audience' : 'the client has several audiences: send resource or audience');
-    }
-    if (requested.some((a) => !allowed.includes(a))) throw new OAuthError(400, 'invalid_target', 'the requested resource or audience is not allowed for this client');
-    return requested;
-  }
+  const authenticate = createClientAuthenticator({ findClient, metrics, emit, rateLimit: cfg.rateLimit });
 
   async function mint(client: ClientConfig, scopes: string[], aud: string[]): Promise<TokenResponse> {
     const signer = await keys.signer();
@@ -278,14 +189,19 @@ export async function buildIssuer(cfg: ResolvedConfig, iss: string): Promise<Iss
     }
   }
 
-  async function revokeEndpoint(req: IncomingMessage, res: ServerResponse, ip: string): Promise<void> {
+  // Revocation and introspection read the same request: an authenticated caller and one `token`.
+  async function tokenRequest(req: IncomingMessage, ip: string): Promise<{ client: ClientConfig; token: string; payload: JWTPayload | undefined }> {
     requirePost(req);
     const params = await readParams(req);
     assertNoDuplicates(params);
     const { client } = await authenticate(req, params, ip);
     const token = single(params, 'token');
     if (token === undefined) throw new OAuthError(400, 'invalid_request', 'token is required');
-    const payload = await verifyOwn(token);
+    return { client, token, payload: await verifyOwn(token) };
+  }
+
+  async function revokeEndpoint(req: IncomingMessage, res: ServerResponse, ip: string): Promise<void> {
+    const { client, token, payload } = await tokenRequest(req, ip);
     // RFC 7009 §2.2: an invalid, expired or unknown token is answered 200 as well.
     if (payload === undefined) {
       metrics.revocations.inc({ outcome: 'ignored' });
@@ -300,13 +216,7 @@ export async function buildIssuer(cfg: ResolvedConfig, iss: string): Promise<Iss
   }
 
   async function introspectEndpoint(req: IncomingMessage, res: ServerResponse, ip: string): Promise<void> {
-    requirePost(req);
-    const params = await readParams(req);
-    assertNoDuplicates(params);
-    const { client } = await authenticate(req, params, ip);
-    const token = single(params, 'token');
-    if (token === undefined) throw new OAuthError(400, 'invalid_request', 'token is required');
-    const payload = await verifyOwn(token);
+    const { client, token, payload } = await tokenRequest(req, ip);
     const active = payload !== undefined && !(await guardStore(() => Promise.resolve(store.isRevoked(payload.jti!))));
     emit({ type: 'token.introspected', clientId: client.clientId, fingerprint: fingerprint(token), active });
     if (!active) return sendJson(res, 200, { active: false });
