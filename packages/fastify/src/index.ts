@@ -9,6 +9,7 @@
  */
 import fp from 'fastify-plugin';
 import type {
+  FastifyContextConfig,
   FastifyInstance,
   FastifyPluginAsync,
   FastifyReply,
@@ -43,15 +44,6 @@ import type { Registry } from 'prom-client';
 export type { AuthInfo, ScopeMode, TokenVerifier, RequireScopesOptions } from '@tokenguard/core';
 export { TokenError, isTokenError } from '@tokenguard/core';
 
-/** Per-route settings read from a route's `config` (typed through `FastifyContextConfig`). */
-export interface TokenGuardRouteConfig {
-  /** `false`: the route is not authenticated; `'optional'`: a token is verified when sent; default `true`. */
-  auth?: boolean | 'optional';
-  /** Scopes the route requires (checked after verification). */
-  scopes?: string | readonly string[];
-  /** How `scopes` combine: `'all'` (default) or `'any'`. */
-  scopeMode?: ScopeMode;
-}
 
 
 declare module 'fastify' {
@@ -66,7 +58,7 @@ declare module 'fastify' {
      */
     requireScopes(scopes: string | readonly string[], options?: RequireScopesOptions): preHandlerAsyncHookHandler;
   }
-  // Route `config` keys of tokenguard (see TokenGuardRouteConfig), checked by the compiler.
+  // Route `config` keys of tokenguard, typed for every route.
   interface FastifyContextConfig {
     /** `false`: the route is not authenticated; `'optional'`: a token is verified when sent; default `true`. */
     auth?: boolean | 'optional';
@@ -76,6 +68,9 @@ declare module 'fastify' {
     scopeMode?: ScopeMode;
   }
 }
+
+/** The tokenguard keys of a route's `config` (`auth`, `scopes`, `scopeMode`), as typed on `FastifyContextConfig`. */
+export type TokenGuardRouteConfig = Pick<FastifyContextConfig, 'auth' | 'scopes' | 'scopeMode'>;
 
 /** Options of the plugin: every core `VerifierOptions`, `passErrors`, `hook`, and `metrics.path`. */
 export interface FastifyTokenGuardOptions extends Omit<VerifierOptions, 'metrics'>, AdapterOptions {
