@@ -75,7 +75,7 @@ async function main() {
     if (snap) {
       screen.final(renderPlain(snap));
       const verdict = snap.ok
-        ? `no failures: ${snap.issuer.signerChangesSeen} key rotations seen by the callers, none caused a rejection`
+        ? `no failures: ${snap.issuer.signerChangesSeen} key rotation${snap.issuer.signerChangesSeen === 1 ? '' : 's'} seen by the callers, none caused a rejection`
         : `${snap.failures} failed calls, ${snap.rotationFailures} caused by rotation`;
       screen.line(`demo stopped (${reason}) after ${snap.elapsedSeconds}s: ${verdict}`);
       if (args.json) process.stdout.write(`${JSON.stringify({ reason, dataDir: service?.dataDir, resumed: service?.resumed, ...snap }, null, 2)}\n`);
@@ -89,7 +89,7 @@ async function main() {
     }, EXIT_GRACE_MS).unref();
   }
 
-  const timing = rotationTiming(args.rotateEverySeconds);
+  const timing = rotationTiming(args.rotateEverySeconds, args.prePublish);
   const audit = createAuditCounter();
   try {
     service = await startTokenService({ dataDir: args.dataDir, fresh: args.fresh, port: args.ports.issuer, timing });
@@ -100,6 +100,8 @@ async function main() {
     if (stopping) return;
     screen.line(`tokenguard demo: token service ${service.url} (data folder ${service.dataDir}, ${service.resumed ? 'resumed' : 'new'}), ` +
       `signing key rotates every ${timing.rotateEvery} (published ${timing.prePublish} ahead; APIs refresh keys every ${timing.jwks.cacheMaxAge})`);
+    if (!args.prePublish) screen.line('--no-prepublish: new keys sign at once and the APIs cache keys for 10 minutes, so rotations WILL fail');
+    // The line scripts wait for (the live block of a terminal repeats it).
     screen.line(`metrics: ${apis.map((a) => `${a.framework}=${a.metricsUrl}`).join(' ')} issuer=${service.url}/metrics`);
     traffic = startTraffic({ tokenUrl: service.tokenUrl, secrets: service.secrets, apis, rate: args.rate });
     state = { apis, issuer: { url: service.url }, traffic, audit, startedAt, last: undefined };

@@ -86,12 +86,13 @@ export async function startExpress(settings, port, onEvent) {
   app.disable('x-powered-by');
   app.get('/metrics', tgExpress.metricsHandler({ registry }));
   app.get('/health', (_req, res) => { res.json({ ok: true }); });
-  app.use(tgExpress.tokenGuard(guardOptions(settings, registry, onEvent)));
+  const guard = tgExpress.tokenGuard(guardOptions(settings, registry, onEvent));
+  app.use(guard);
   app.get('/orders', tgExpress.requireScopes('orders:read'), (_req, res) => { res.json(book.list()); });
   app.post('/orders', tgExpress.requireScopes('orders:write'), (req, res) => { res.status(201).json(book.add(req.auth?.clientId)); });
   const server = createServer(app);
   const url = await listen(server, port);
-  return { framework: 'express', url, metricsUrl: `${url}/metrics`, registry, close: () => closeServer(server) };
+  return { framework: 'express', url, metricsUrl: `${url}/metrics`, registry, close: () => closeServer(server).then(() => guard.close()) };
 }
 
 /**
@@ -116,12 +117,13 @@ export async function startKoa(settings, port, onEvent) {
   });
   // Open routes answer before the guard runs; everything else needs a token.
   app.use(open.routes());
-  app.use(tgKoa.tokenGuard(guardOptions(settings, registry, onEvent)));
+  const guard = tgKoa.tokenGuard(guardOptions(settings, registry, onEvent));
+  app.use(guard);
   app.use(orders.routes());
   app.use(orders.allowedMethods());
   const server = createServer(app.callback());
   const url = await listen(server, port);
-  return { framework: 'koa', url, metricsUrl: `${url}/metrics`, registry, close: () => closeServer(server) };
+  return { framework: 'koa', url, metricsUrl: `${url}/metrics`, registry, close: () => closeServer(server).then(() => guard.close()) };
 }
 
 /**
@@ -143,6 +145,7 @@ export async function startFastify(settings, port, onEvent) {
     return book.add(request.auth?.clientId);
   });
   const url = await app.listen({ host: '127.0.0.1', port });
+  // The plugin closes its verifier in Fastify's onClose.
   return { framework: 'fastify', url, metricsUrl: `${url}/metrics`, registry, close: () => app.close() };
 }
 

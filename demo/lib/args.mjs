@@ -42,6 +42,8 @@ Options:
   --express-port P    port of the Express API (default 0)
   --koa-port P        port of the Koa API (default 0)
   --fastify-port P    port of the Fastify API (default 0)
+  --no-prepublish     break rotation on purpose, to see what tokenguard's timing avoids: each new key
+                      signs the moment it is published, and the APIs cache keys for 10 minutes
   --no-curl           do not print the copy-paste curl line (it holds a live demo token)
   --help              this text
 `;
@@ -56,6 +58,7 @@ Options:
  * @property {boolean} fresh
  * @property {{ issuer: number, express: number, koa: number, fastify: number }} ports
  * @property {boolean} curl
+ * @property {boolean} prePublish false with --no-prepublish
  * @property {boolean} help
  */
 
@@ -75,7 +78,7 @@ export function parseArgs(argv) {
   /** @type {DemoArgs} */
   const args = {
     durationSeconds: undefined, json: false, rate: 30, rotateEverySeconds: 5, dataDir: '.demo-data', fresh: false,
-    ports: { issuer: 0, express: 0, koa: 0, fastify: 0 }, curl: true, help: false,
+    ports: { issuer: 0, express: 0, koa: 0, fastify: 0 }, curl: true, prePublish: true, help: false,
   };
   const list = [...argv];
   while (list.length > 0) {
@@ -116,6 +119,7 @@ export function parseArgs(argv) {
       case '--koa-port': args.ports.koa = parsePort(value(), flag); break;
       case '--fastify-port': args.ports.fastify = parsePort(value(), flag); break;
       case '--no-curl': args.curl = false; break;
+      case '--no-prepublish': args.prePublish = false; break;
       case '--help': case '-h': args.help = true; break;
       default: throw new UsageError(`unknown option ${flag}`);
     }

@@ -27,11 +27,17 @@ const ms = (seconds) => `${Math.max(1, Math.round(seconds * 1000))}ms`;
 /**
  * Derives the timing that makes rotation invisible to callers: a new key is published `prePublish` (half the
  * period) before it signs, and every verifier refetches the key set at least three times within that window.
+ * With `safe: false` (`--no-prepublish`) a new key signs at once and verifiers keep keys for 10 minutes with a
+ * 10-minute cooldown on unknown kids, so the second rotation is rejected (`key_not_found`): the failure on show.
  * @param {number} rotateEverySeconds
+ * @param {boolean} [safe] default true
  * @returns {Timing}
  * @example rotationTiming(5) // rotateEvery 5000ms, prePublish 2500ms, jwks.cacheMaxAge 833ms
  */
-export function rotationTiming(rotateEverySeconds) {
+export function rotationTiming(rotateEverySeconds, safe = true) {
+  if (!safe) {
+    return { rotateEvery: ms(rotateEverySeconds), prePublish: '0ms', jwks: { cacheMaxAge: '10m', cooldown: '10m', timeout: '3s' } };
+  }
   const prePublish = rotateEverySeconds / 2;
   return {
     rotateEvery: ms(rotateEverySeconds),

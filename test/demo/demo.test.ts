@@ -39,42 +39,65 @@ async function waitFor<T>(what: string, ms: number, check: () => T | undefined |
   throw new Error(`timed out after ${ms} ms waiting for ${what}; demo output:\n${redact(output())}`);
 }
 
-let child: ChildProcess | undefined;
-let dataDir: string | undefined;
+const children: ChildProcess[] = [];
+const dataDirs: string[] = [];
 
 afterAll(() => {
-  if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
 });
 
-test('the demo shows accepted calls and scope denials on all three APIs, survives key rotations, and stops cleanly on SIGINT', async () => {
+type Exit = { code: number | null; signal: NodeJS.Signals | null };
+
+/** Starts `node demo/run.mjs --json <args>` on a fresh data folder; the live lines are on stderr. */
+function startDemo(args: string[]) {
   const missing = PACKAGES.filter((p) => !existsSync(join(ROOT, 'packages', p, 'dist', 'index.js')));
   if (missing.length > 0) throw new Error(`build first (pnpm exec tsc -b): no dist for ${missing.join(', ')}`);
-
-  dataDir = mkdtempSync(join(tmpdir(), 'tokenguard-demo-'));
-  const proc = spawn(process.execPath, ['demo/run.mjs', '--duration', '60s', '--json', '--rotate-every', '2s', '--rate', '20', '--data-dir', dataDir], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child = proc;
-  let stdout = '';
-  let stderr = '';
-  proc.stdout!.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-  proc.stderr!.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => proc.on('exit', (code, signal) => res({ code, signal })));
-  const output = () => `--- stderr\n${stderr}\n--- stdout\n${stdout}`;
-
-  // 1. The URLs line: `metrics: express=http://127.0.0.1:P/metrics koa=... fastify=... issuer=...`.
-  const urls = await waitFor('the metrics URLs line', 15_000, () => {
-    const line = /^metrics: (.*)$/m.exec(stderr)?.[1];
+  const dataDir = mkdtempSync(join(tmpdir(), 'tokenguard-demo-'));
+  dataDirs.push(dataDir);
+  const proc = spawn(process.execPath, ['demo/run.mjs', '--json', '--data-dir', dataDir, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(proc);
+  const out = { stdout: '', stderr: '' };
+  proc.stdout!.setEncoding('utf8').on('data', (d: string) => { out.stdout += d; });
+  proc.stderr!.setEncoding('utf8').on('data', (d: string) => { out.stderr += d; });
+  const exited = new Promise<Exit>((res) => proc.on('exit', (code, signal) => res({ code, signal })));
+  const output = () => `--- stderr\n${out.stderr}\n--- stdout\n${out.stdout}`;
+  /** Resolves with the exit, or fails after `ms`. */
+  const exit = async (ms: number): Promise<Exit> => {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((res) => { timer = setTimeout(() => res('timeout'), ms); });
+    const result = await Promise.race([exited, timeout]);
+    clearTimeout(timer);
+    if (result === 'timeout') throw new Error(`demo did not exit within ${ms} ms:\n${redact(output())}`);
+    return result;
+  };
+  /** The `metrics: express=URL koa=URL fastify=URL issuer=URL` line. */
+  const urls = () => waitFor('the metrics URLs line', 15_000, () => {
+    const line = /^metrics: (.*)$/m.exec(out.stderr)?.[1];
     if (line === undefined) return undefined;
     return Object.fromEntries([...line.matchAll(/(\w+)=(http:\/\/127\.0\.0\.1:\d+\/metrics)/g)].map((m) => [m[1]!, m[2]!]));
   }, output);
+  return { proc, out, output, exit, urls };
+}
+
+interface Summary {
+  reason: string; ok: boolean; failures: number; rotationFailures: number;
+  issuer: { signerChangesSeen: number };
+  frameworks: { framework: string; accepted: number; scopeDenials: number; rotationFailures: number }[];
+}
+
+test('the demo shows accepted calls and scope denials on all three APIs, survives key rotations, and stops cleanly on SIGINT', async () => {
+  const startedAt = Date.now();
+  const demo = startDemo(['--duration', '60s', '--rotate-every', '2s', '--rate', '20']);
+  const { proc, out, output } = demo;
+
+  // 1. The URLs line: `metrics: express=http://127.0.0.1:P/metrics koa=... fastify=... issuer=...`.
+  const urls = await demo.urls();
   expect(Object.keys(urls).sort()).toEqual(['express', 'fastify', 'issuer', 'koa']);
 
   // 2. The copy-paste curl line works as printed: its token reads orders and is refused for writing.
   const curl = await waitFor('the curl line', 10_000, () => {
-    const m = /curl -i -H 'Authorization: Bearer ([\w.-]+)' (http:\/\/127\.0\.0\.1:\d+\/orders)/.exec(stderr);
+    const m = /curl -i -H 'Authorization: Bearer ([\w.-]+)' (http:\/\/127\.0\.0\.1:\d+\/orders)/.exec(out.stderr);
     return m ? { token: m[1]!, url: m[2]! } : undefined;
   }, output);
   const read = await fetch(curl.url, { headers: { authorization: `Bearer ${curl.token}` }, signal: AbortSignal.timeout(3000) });
@@ -84,13 +107,21 @@ test('the demo shows accepted calls and scope denials on all three APIs, survive
   expect(write.status).toBe(403);
   expect(await write.json()).toEqual(expect.objectContaining({ code: 'insufficient_scope' }));
 
-  // 3. Two key rotations seen by the callers (rotation every 2 s), while traffic flows.
+  // 3. The issue's promise: within 15 s of the start every API's /metrics shows accepted calls and scope denials.
+  await waitFor('accepted calls and scope denials on every API', 15_000 - (Date.now() - startedAt), async () => {
+    const scrapes = await Promise.all(FRAMEWORKS.map((f) => scrape(urls[f]!)));
+    const ready = scrapes.every((m) => total(m, 'tokenguard_validations_total', { outcome: 'accepted' }) > 0 &&
+      total(m, 'tokenguard_scope_denials_total') + total(m, 'tokenguard_rejections_total', { reason: 'insufficient_scope' }) > 0);
+    return ready ? true : undefined;
+  }, output);
+
+  // 4. Two key rotations seen by the callers (rotation every 2 s), while traffic flows.
   await waitFor('two key rotations', 15_000, () => {
-    const seen = [...stderr.matchAll(/rotations_seen=(\d+)/g)].map((m) => Number(m[1]));
+    const seen = [...out.stderr.matchAll(/rotations_seen=(\d+)/g)].map((m) => Number(m[1]));
     return Math.max(0, ...seen) >= 2 ? true : undefined;
   }, output);
 
-  // 4. Every API's own /metrics: accepted calls, scope denials, anonymous calls refused, zero rotation failures.
+  // 5. Every API's own /metrics: accepted calls, scope denials, anonymous calls refused, zero rotation failures.
   for (const framework of FRAMEWORKS) {
     const metrics = await scrape(urls[framework]!);
     const reasons = (reason: string) => total(metrics, 'tokenguard_rejections_total', { reason });
@@ -105,17 +136,11 @@ test('the demo shows accepted calls and scope denials on all three APIs, survive
   const issuerMetrics = await scrape(urls.issuer!);
   expect(total(issuerMetrics, 'tokenguard_issuer_tokens_total')).toBeGreaterThan(0);
 
-  // 5. SIGINT: everything closes and the process exits 0 by itself, with the JSON summary on stdout.
+  // 6. SIGINT: everything closes and the process exits 0 by itself, with the JSON summary on stdout.
   proc.kill('SIGINT');
-  const timeout = new Promise<'timeout'>((res) => { const t = setTimeout(() => res('timeout'), 10_000); t.unref(); });
-  const result = await Promise.race([exited, timeout]);
-  if (result === 'timeout') throw new Error(`demo did not exit within 10 s of SIGINT:\n${redact(output())}`);
-  expect(result).toEqual({ code: 0, signal: null });
-  expect(stderr).not.toMatch(/still open after shutdown/);
-  const summary = JSON.parse(stdout) as {
-    reason: string; ok: boolean; failures: number; rotationFailures: number;
-    issuer: { signerChangesSeen: number }; frameworks: { framework: string; accepted: number; scopeDenials: number; rotationFailures: number }[];
-  };
+  expect(await demo.exit(10_000)).toEqual({ code: 0, signal: null });
+  expect(out.stderr).not.toMatch(/still open after shutdown/);
+  const summary = JSON.parse(out.stdout) as Summary;
   expect(summary.reason).toBe('SIGINT');
   expect(summary.rotationFailures).toBe(0);
   expect(summary.failures).toBe(0);
@@ -128,5 +153,26 @@ test('the demo shows accepted calls and scope denials on all three APIs, survive
     expect(f.rotationFailures).toBe(0);
   }
   // The JSON summary never carries a token.
-  expect(stdout).not.toMatch(/eyJ[\w-]*\.[\w-]*\./);
+  expect(out.stdout).not.toMatch(/eyJ[\w-]*\.[\w-]*\./);
 }, 45_000);
+
+// The check above is only worth something if it can fail: break rotation on purpose and the same numbers show it.
+test('with rotation broken on purpose (--no-prepublish) the APIs report key_not_found and a timed run exits 1', async () => {
+  const demo = startDemo(['--duration', '6s', '--rotate-every', '1s', '--rate', '10', '--no-prepublish', '--no-curl']);
+  const urls = await demo.urls();
+  for (const framework of FRAMEWORKS) {
+    const notFound = await waitFor(`key_not_found on ${framework}`, 10_000, async () => {
+      const n = total(await scrape(urls[framework]!), 'tokenguard_rejections_total', { reason: 'key_not_found' });
+      return n > 0 ? n : undefined;
+    }, demo.output);
+    expect(notFound).toBeGreaterThan(0);
+  }
+  expect(await demo.exit(15_000)).toEqual({ code: 1, signal: null });
+  const summary = JSON.parse(demo.out.stdout) as Summary;
+  expect(summary.reason).toBe('duration');
+  expect(summary.ok).toBe(false);
+  expect(summary.rotationFailures).toBeGreaterThan(0);
+  expect(summary.frameworks.every((f) => f.rotationFailures > 0)).toBe(true);
+  expect(demo.out.stderr).toMatch(/caused by rotation/);
+  expect(demo.out.stderr).not.toMatch(/curl -i/);
+}, 30_000);
