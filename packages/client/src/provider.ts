@@ -62,6 +62,7 @@ interface CachedToken {
 /** setTimeout's largest delay; longer waits are re-armed. */
 const MAX_TIMER_MS = 2_147_483_647;
 const noop = (): void => undefined;
+const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i;
 
 function replayableBody(input: string | URL | Request, init: RequestInit | undefined): boolean {
   const body = init?.body;
@@ -98,6 +99,14 @@ export function createTokenProvider(options: TokenProviderOptions): TokenProvide
   let lastForcedAt = Number.NEGATIVE_INFINITY;
   let timer: ReturnType<typeof setTimeout> | undefined;
 
+  function warnIfPlainHttp(url: string): void {
+    const { protocol, hostname } = new URL(url);
+    if (protocol === 'http:' && !LOOPBACK.test(hostname)) {
+      telemetry.warnOnce(`http:${url}`, { clientId, tokenUrl: url }, 'the client secret goes to a non-loopback http:// token endpoint; use https unless TLS is terminated on the way');
+    }
+  }
+  if (tokenUrl !== undefined) warnIfPlainHttp(tokenUrl);
+
   const event = (e: Omit<TokenEvent, 'time' | 'clientId' | 'tokenUrl'>): void =>
     telemetry.emit({ time: new Date(), clientId, tokenUrl, ...e });
 
@@ -113,7 +122,7 @@ export function createTokenProvider(options: TokenProviderOptions): TokenProvide
     if (lifecycle.signal.aborted || !c) return;
     const now = Date.now();
     if (now < c.refreshAt || now < nextBackgroundAttempt) return schedule(Math.max(c.refreshAt, nextBackgroundAttempt));
-    // Idle providers do not keep refreshing: only when the token was asked for during its lifetime.
+    // Idle providers stop refreshing: only when a token was asked for during this token's lifetime or the one before.
     if (now < c.usableUntil && lastUseAt >= c.receivedAt - (c.expiresAt - c.receivedAt)) refresh().catch(noop);
   }
 
@@ -138,7 +147,10 @@ export function createTokenProvider(options: TokenProviderOptions): TokenProvide
   }
 
   async function attempt(): Promise<CachedToken> {
-    tokenUrl ??= await discoverTokenEndpoint(cfg.issuer!, limits);
+    if (tokenUrl === undefined) {
+      tokenUrl = await discoverTokenEndpoint(cfg.issuer!, limits);
+      warnIfPlainHttp(tokenUrl);
+    }
     const requestedAt = Date.now();
     const answer = await requestToken({ ...cfg.request, tokenUrl }, limits);
     return cache(answer.accessToken, answer.expiresIn, answer.expiresInGarbage, requestedAt);

@@ -193,6 +193,15 @@ describe('options', () => {
     expect(() => createTokenProvider(opts as never)).toThrow(message);
   });
 
+  it('warns once about a non-loopback http:// token endpoint, not about loopback', () => {
+    const warnings: object[] = [];
+    const logger = { warn: (o: object) => warnings.push(o) };
+    make({ tokenUrl: 'http://10.0.0.1/token', logger });
+    make({ tokenUrl: 'http://localhost:8080/token', logger });
+    make({ tokenUrl: 'https://idp.example/token', logger });
+    expect(warnings).toEqual([{ clientId: 'svc', tokenUrl: 'http://10.0.0.1/token' }]);
+  });
+
   it('never puts the secret in a TypeError', () => {
     try {
       createTokenProvider({ ...base, clientSecret: 'top-secret-123', timeout: 'x' });
