@@ -8,9 +8,11 @@ exitWithParent();
 
 let requests = 0;
 
-/** Options for the tokenguard guard of any adapter. */
-function tgOptions(cfg) {
+/** Options for the tokenguard guard of any adapter (with an in-memory revocation store, checked on every request). */
+async function tgOptions(cfg) {
+  const { createMemoryRevocationStore } = await import('@tokenguard/core');
   return {
+    revocation: createMemoryRevocationStore(),
     issuer: cfg.issuer,
     audience: cfg.audience,
     jwksUri: cfg.jwksUri,
@@ -26,7 +28,7 @@ async function expressApp(cfg) {
   app.disable('x-powered-by');
   if (cfg.guard === 'tokenguard') {
     const { tokenGuard } = await import('@tokenguard/express');
-    app.use(tokenGuard(tgOptions(cfg)));
+    app.use(tokenGuard(await tgOptions(cfg)));
     app.get('/', (req, res) => res.json({ ok: true, sub: req.auth?.subject ?? null }));
   } else if (cfg.guard === 'express-oauth2-jwt-bearer') {
     const { auth } = await import('express-oauth2-jwt-bearer');
@@ -52,7 +54,7 @@ async function fastifyApp(cfg) {
   const app = Fastify({ logger: false });
   if (cfg.guard === 'tokenguard') {
     const { default: tokenGuard } = await import('@tokenguard/fastify');
-    await app.register(tokenGuard, tgOptions(cfg));
+    await app.register(tokenGuard, await tgOptions(cfg));
     app.get('/', async (req) => ({ ok: true, sub: req.auth?.subject ?? null }));
   } else if (cfg.guard === '@fastify/jwt') {
     const { default: fjwt } = await import('@fastify/jwt');
@@ -78,7 +80,7 @@ async function koaApp(cfg) {
   const app = new Koa();
   if (cfg.guard === 'tokenguard') {
     const { tokenGuard } = await import('@tokenguard/koa');
-    app.use(tokenGuard(tgOptions(cfg)));
+    app.use(tokenGuard(await tgOptions(cfg)));
     app.use((ctx) => (ctx.body = { ok: true, sub: ctx.state.auth?.subject ?? null }));
   } else if (cfg.guard === 'koa-jwt') {
     const { default: koaJwt } = await import('koa-jwt');

@@ -99,7 +99,11 @@ async function benchAlg(alg, tg) {
     for (const engine of tg.engines) {
       const label = engine ? ` engine=${engine}` : '';
       const make = async (cache) => {
+        // A revocation store holding unrelated revoked ids, so every hit pays for the revocation check.
+        const revocation = tg.core.createMemoryRevocationStore();
+        for (let i = 0; i < 100; i++) await revocation.revoke(`revoked-${i}`, Math.floor(Date.now() / 1000) + 3600);
         const v = tg.core.createTokenVerifier({
+          revocation,
           issuer: ISSUER,
           audience: AUDIENCE,
           keys: { keys: [key.jwk] },
@@ -120,6 +124,20 @@ async function benchAlg(alg, tg) {
         setup: async () => {
           const v = await make(true);
           return { fn: (t) => v.verify(t), close: () => v.close() };
+        },
+      });
+      cases.push({
+        name: `tokenguard verifyRequest() cache hit, header extraction included${label}`,
+        group: `tg-request${engine ? `-${engine}` : ''}`,
+        engine,
+        cached: true,
+        modes: ['seq'],
+        setup: async () => {
+          const v = await make(true);
+          for (const t of rotation) await v.verify(t);
+          // What an adapter hands the core: a request view with the Authorization header.
+          const reqs = new Map(rotation.map((t) => [t, { headers: { host: '127.0.0.1', authorization: `Bearer ${t}` }, rawHeaders: ['Host', '127.0.0.1', 'Authorization', `Bearer ${t}`], method: 'GET', url: '/' }]));
+          return { fn: (t) => v.verifyRequest(reqs.get(t) ?? { headers: { authorization: `Bearer ${t}` }, method: 'GET', url: '/' }), close: () => v.close() };
         },
       });
       cases.push({
