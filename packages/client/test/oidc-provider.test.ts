@@ -3,10 +3,10 @@
  * resource indicators and JWT access tokens. The client finds the token endpoint by OpenID discovery and
  * authenticates with secrets full of characters that need form-encoding (RFC 6749 VSCHARs: printable ASCII).
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createTokenProvider, TokenUnavailableError, type TokenProvider, type TokenProviderOptions } from '@tokenguard/client';
-import { createRemoteJWKSet, exportJWK, generateKeyPair, jwtVerify } from 'jose';
-import { wrap, type TestServer } from '../../../test/helpers/http';
+import { createRemoteJWKSet, jwtVerify } from 'jose';
+import type { TestServer } from '../../../test/helpers/http';
+import { startOidcPeer } from '../../../test/helpers/oidc-peer';
 
 const RESOURCE = 'https://orders.example.test/';
 const BASIC = { id: 'basic:client one', secret: 'b@sic secret:+/%20&=~!-0123456789-0123456789-0123456789' };
@@ -15,39 +15,17 @@ let server: TestServer;
 const providers: TokenProvider[] = [];
 
 beforeAll(async () => {
-  // oidc-provider warns at import (Node 20) and about its in-memory adapter; both are expected here.
-  const warn = jest.spyOn(console, 'warn').mockImplementation(() => undefined);
-  const peer = await import('oidc-provider');
-  const Provider = peer.default;
-  // not in the shared ambient typing of oidc-provider
-  const { InvalidTarget } = (peer as unknown as { errors: { InvalidTarget: new () => Error } }).errors;
-  let handler = (_req: IncomingMessage, res: ServerResponse): void => void res.writeHead(503).end();
-  server = await wrap(createServer((req, res) => handler(req, res)));
-  const { privateKey } = await generateKeyPair('ES256', { extractable: true });
-  const common = { id_token_signed_response_alg: 'ES256', grant_types: ['client_credentials'], redirect_uris: [], response_types: [], scope: 'orders:read orders:write' };
-  const oidc = new Provider(server.url, {
+  server = await startOidcPeer({
     clients: [
-      { ...common, client_id: BASIC.id, client_secret: BASIC.secret, token_endpoint_auth_method: 'client_secret_basic' },
-      { ...common, client_id: POST.id, client_secret: POST.secret, token_endpoint_auth_method: 'client_secret_post' },
+      { client_id: BASIC.id, client_secret: BASIC.secret, token_endpoint_auth_method: 'client_secret_basic' },
+      { client_id: POST.id, client_secret: POST.secret, token_endpoint_auth_method: 'client_secret_post' },
     ],
     scopes: ['orders:read', 'orders:write'],
-    jwks: { keys: [{ ...(await exportJWK(privateKey)), kid: 'peer-es256', alg: 'ES256', use: 'sig' }] },
-    features: {
-      devInteractions: { enabled: false },
-      clientCredentials: { enabled: true },
-      resourceIndicators: {
-        enabled: true,
-        defaultResource: () => RESOURCE,
-        useGrantedResource: () => true,
-        getResourceServerInfo: (_ctx: unknown, resource: string) => {
-          if (resource !== RESOURCE) throw new InvalidTarget();
-          return { scope: 'orders:read orders:write', audience: 'orders-api', accessTokenFormat: 'jwt', accessTokenTTL: 120, jwt: { sign: { alg: 'ES256' } } };
-        },
-      },
-    },
+    resource: RESOURCE,
+    audience: 'orders-api',
+    alg: 'ES256',
+    ttl: 120,
   });
-  warn.mockRestore();
-  handler = oidc.callback();
 });
 afterEach(async () => {
   await Promise.all(providers.splice(0).map((p) => p.close()));
