@@ -39,6 +39,14 @@ export interface Fixtures {
   /** From an issuer whose key-set server is down, with a kid never seen. */
   keysDown: string;
   hs256: string;
+  /** kid `../../dev/null` (never used as a path, never echoed). */
+  kidInjection: string;
+  /** Signed by the attacker, who embeds their own public key as a `jwk` header under the real kid (CVE-2018-0114). */
+  embeddedJwk: string;
+  /** `exp` as a string. */
+  stringExp: string;
+  /** `scope: 'orders:read'` with a no-break space glued on (not a delimiter). */
+  nbspScope: string;
   /** `alg: none` with a non-empty third segment. */
   algNone: string;
   /** `alg: nOnE`, empty third segment. */
@@ -115,6 +123,10 @@ export const CASES: readonly ConformanceCase[] = [
   { name: 'token in header and query (query allowed)', request: (f) => get(`/q/me?access_token=${f.valid}`, bearer(f.valid)), expect: { status: 400, code: 'invalid_request', description: 'more than one place' } },
   { name: 'token in header and query (query off)', request: (f) => get(`/me?access_token=${f.valid}`, bearer(f.valid)), expect: { status: 400, code: 'invalid_request' } },
   { name: 'token in header and form body', request: (f) => form('/me', `access_token=${f.valid}`, bearer(f.valid)), expect: { status: 400, code: 'invalid_request', description: 'more than one place' } },
+  { name: 'colon after the scheme', request: (f) => get('/me', [['Authorization', `Bearer:${f.valid}`]]), expect: { status: 400, code: 'invalid_request' } },
+  { name: 'bracketed access_token[] query parameter', request: (f) => get(`/q/me?access_token[]=${f.valid}`), expect: { status: 400, code: 'invalid_request' } },
+  { name: 'repeated access_token in the form body', request: (f) => form('/me', `access_token=${f.valid}&access_token=${f.valid}`), expect: { status: 400, code: 'invalid_request' } },
+  { name: 'form body on GET carries no token', request: (f) => ({ method: 'GET', path: '/me', body: `access_token=${f.valid}`, headers: [['Content-Type', 'application/x-www-form-urlencoded']] }), expect: { status: 401, code: 'token_missing', challenge: BARE } },
   { name: 'repeated access_token query parameter', request: (f) => get(`/q/me?access_token=${f.valid}&access_token=${f.valid}`), expect: { status: 400, code: 'invalid_request' } },
   // --- malformed tokens ---------------------------------------------------------------------------
   { name: 'one-segment token', request: () => get('/me', bearer('abc')), expect: { status: 401, code: 'token_malformed', challenge: invalid('The access token is not a compact JWS (three segments)') } },
@@ -128,6 +140,8 @@ export const CASES: readonly ConformanceCase[] = [
   { name: 'HS256 (not in the asymmetric allowlist)', request: (f) => get('/me', bearer(f.hs256)), expect: { status: 401, code: 'alg_not_allowed' } },
   { name: 'signature by another key under the real kid', request: (f) => get('/me', bearer(f.badSignature)), expect: { status: 401, code: 'signature_invalid', challenge: invalid('The access token signature is invalid') } },
   { name: 'kid not in the key set', request: (f) => get('/me', bearer(f.unknownKid)), expect: { status: 401, code: 'key_not_found', challenge: invalid('No matching key found for the token') } },
+  { name: 'path-like kid is just an unknown kid', request: (f) => get('/me', bearer(f.kidInjection)), expect: { status: 401, code: 'key_not_found' } },
+  { name: 'embedded jwk header is ignored (CVE-2018-0114)', request: (f) => get('/me', bearer(f.embeddedJwk)), expect: { status: 401, code: 'signature_invalid' } },
   { name: 'key-set server down and kid unknown: 503 with Retry-After', request: (f) => get('/me', bearer(f.keysDown)), expect: { status: 503, code: 'jwks_unavailable' } },
   // --- claims -------------------------------------------------------------------------------------
   { name: 'expired token', request: (f) => get('/me', bearer(f.expired)), expect: { status: 401, code: 'token_expired', challenge: invalid('The access token has expired') } },
@@ -136,6 +150,7 @@ export const CASES: readonly ConformanceCase[] = [
   { name: 'unknown issuer', request: (f) => get('/me', bearer(f.unknownIssuer)), expect: { status: 401, code: 'issuer_invalid' } },
   { name: 'wrong audience', request: (f) => get('/me', bearer(f.wrongAudience)), expect: { status: 401, code: 'audience_invalid' } },
   { name: 'custom claim check fails', request: (f) => get('/me', bearer(f.wrongTenant)), expect: { status: 401, code: 'claim_invalid' } },
+  { name: 'exp as a string', request: (f) => get('/me', bearer(f.stringExp)), expect: { status: 401, code: 'claim_invalid' } },
   { name: 'missing exp', request: (f) => get('/me', bearer(f.noExp)), expect: { status: 401, code: 'claim_invalid' } },
   { name: 'revoked token', request: (f) => get('/me', bearer(f.revoked)), expect: { status: 401, code: 'token_revoked', challenge: invalid('The access token has been revoked') } },
   { name: 'revocation store unreachable (fail closed): 503', request: (f) => get('/me', bearer(f.storeDown)), expect: { status: 503, code: 'revocation_unavailable' } },
@@ -144,6 +159,7 @@ export const CASES: readonly ConformanceCase[] = [
   { name: 'requireScopes: lacks orders:read', request: (f) => get('/orders', bearer(f.admin)), expect: { status: 403, code: 'insufficient_scope', challenge: scopeChallenge('orders:read') } },
   { name: 'requireScopes: no scope claim at all', request: (f) => get('/orders', bearer(f.noScope)), expect: { status: 403, code: 'insufficient_scope', challenge: scopeChallenge('orders:read') } },
   { name: 'requireScopes: comma is not a scope delimiter', request: (f) => get('/orders', bearer(f.commaScope)), expect: { status: 403, code: 'insufficient_scope' } },
+  { name: 'requireScopes: no-break space is not a scope delimiter', request: (f) => get('/orders', bearer(f.nbspScope)), expect: { status: 403, code: 'insufficient_scope' } },
   { name: 'mode all: both scopes present', request: (f) => get('/both', bearer(f.readWrite)), expect: { status: 200, body: READ_WRITE } },
   { name: 'mode all: one of two missing, challenge lists both', request: (f) => get('/both', bearer(f.valid)), expect: { status: 403, code: 'insufficient_scope', challenge: scopeChallenge('orders:read orders:write') } },
   { name: 'mode any: one of two present', request: (f) => get('/any', bearer(f.admin)), expect: { status: 200, body: { ...READER, scopes: ['orders:admin'] } } },
@@ -152,6 +168,7 @@ export const CASES: readonly ConformanceCase[] = [
   // --- optional auth and opted-out routes ---------------------------------------------------------
   { name: 'optional auth without a token', request: () => get('/optional'), expect: { status: 200, body: { authenticated: false } } },
   { name: 'optional auth with a valid token', request: (f) => get('/optional', bearer(f.valid)), expect: { status: 200, body: READER } },
+  { name: 'optional auth treats another scheme as no token', request: () => get('/optional', [['Authorization', 'Basic dXNlcjpwYXNz']]), expect: { status: 200, body: { authenticated: false } } },
   { name: 'optional auth still rejects a bad token', request: (f) => get('/optional', bearer(f.expired)), expect: { status: 401, code: 'token_expired' } },
   { name: 'optional auth still rejects two headers', request: (f) => get('/optional', [...bearer(f.valid), ...bearer(f.valid)]), expect: { status: 400, code: 'invalid_request' } },
   { name: 'opted-out route needs no token', request: () => get('/health'), expect: { status: 200, body: { status: 'ok' } } },
