@@ -112,3 +112,24 @@ export function increments(before: PromText, after: PromText, name: string): Rec
   }
   return out;
 }
+
+/**
+ * Runs `promtool check metrics` (installed by apt in CI) on an exposition. Resolves with its exit code and output;
+ * killed after 10 s.
+ */
+export async function promtoolCheck(text: string): Promise<{ code: number | null; output: string }> {
+  const { spawn } = await import('node:child_process');
+  return new Promise((resolve, reject) => {
+    const child = spawn('promtool', ['check', 'metrics'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let output = '';
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.stdout.on('data', (d: Buffer) => (output += String(d)));
+    child.stderr.on('data', (d: Buffer) => (output += String(d)));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, output });
+    });
+    child.stdin.end(text);
+  });
+}
