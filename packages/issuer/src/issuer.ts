@@ -81,7 +81,7 @@ export async function buildIssuer(cfg: ResolvedConfig, iss: string): Promise<Iss
   const ownStore = cfg.store === undefined;
   const store = cfg.store ?? (cfg.dataDir !== undefined ? createFileStore({ dataDir: cfg.dataDir }) : createMemoryStore());
   await store.open();
-  const keys = new KeyManager(store, cfg, emit);
+  const keys = new KeyManager(store, cfg, emit, cfg.logger);
   try {
     await keys.init();
   } catch (err) {
@@ -272,7 +272,7 @@ export async function buildIssuer(cfg: ResolvedConfig, iss: string): Promise<Iss
       if (err instanceof OAuthError) {
         sendError(res, err);
         // An oversized body: stop reading it; the connection closes after the answer.
-        if (err.status === 413) res.on('finish', () => req.destroy());
+        if (err.status === 413 && !req.complete) res.on('finish', () => req.destroy());
         return;
       }
       cfg.logger?.error({ err: (err as Error)?.message }, 'tokenguard issuer: unexpected error');

@@ -1,4 +1,5 @@
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
+import type { Logger } from '@tokenguard/core';
 import type { SigningAlgorithm } from './config.js';
 import type { IssuerEvent } from './events.js';
 import type { IssuerStore, StoredKey } from './store.js';
@@ -67,6 +68,7 @@ export class KeyManager {
     private readonly store: IssuerStore,
     private readonly policy: KeyPolicy,
     private readonly emit: (event: Omit<IssuerEvent, 'time'>) => void = () => {},
+    private readonly logger?: Logger,
   ) {}
 
   /** Loads the keys and makes sure one signs now (the first key signs at once). */
@@ -79,7 +81,8 @@ export class KeyManager {
   start(): void {
     if (this.timer !== undefined) return;
     const every = Math.min(1000, Math.max(50, (Math.min(this.policy.prePublish || this.policy.rotateEvery, this.policy.rotateEvery) * 1000) / 4));
-    this.timer = setInterval(() => void this.tick().catch(() => {}), every);
+    // A failed step (store unreachable) is retried on the next tick; the current signer keeps signing.
+    this.timer = setInterval(() => void this.tick().catch((err: unknown) => this.logger?.error({ err: (err as Error)?.message }, 'tokenguard issuer: key lifecycle step failed')), every);
     this.timer.unref();
   }
 

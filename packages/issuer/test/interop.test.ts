@@ -6,7 +6,7 @@ import * as client from 'openid-client';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { createTokenVerifier, type TokenVerifier } from '@tokenguard/core';
 import { createIssuerServer, type IssuerEvent, type IssuerServer, type SigningAlgorithm } from '@tokenguard/issuer';
-import { parseProm, sample } from '../../../test/helpers/prom';
+import { parseProm, promtoolCheck, sample } from '../../../test/helpers/prom';
 import { claimsOf, headerOf, makeClient, requestToken, type TestClient } from './support';
 
 describe('interop: openid-client obtains tokens, core and jose verify them', () => {
@@ -110,6 +110,24 @@ describe('interop: openid-client obtains tokens, core and jose verify them', () 
     expect(text).not.toContain(orders.secret);
     expect(issued.at(-1)!.fingerprint).toMatch(/^[A-Za-z0-9_-]{16}$/);
     expect(events.some((e) => e.type === 'token.refused' && e.error === 'invalid_scope' && e.clientId === 'orders-client')).toBe(true);
+  });
+
+  test('the /metrics exposition passes promtool check metrics', async () => {
+    const { code, output } = await promtoolCheck(await (await fetch(`${server.url}/metrics`)).text());
+    expect({ code, output }).toEqual({ code: 0, output: '' });
+  });
+
+  test('a configured issuer is used byte for byte in metadata and tokens', async () => {
+    const issuer = 'https://auth.example.test';
+    const other = await createIssuerServer({ issuer, listen: { port: 0 }, clients: [orders.config] });
+    try {
+      const meta = (await (await fetch(`${other.url}/.well-known/oauth-authorization-server`)).json()) as Record<string, unknown>;
+      expect(meta.issuer).toBe(issuer);
+      expect(meta.token_endpoint).toBe(`${issuer}/oauth/token`);
+      expect(claimsOf((await requestToken(other.url, orders)).body.access_token as string).iss).toBe(issuer);
+    } finally {
+      await other.close();
+    }
   });
 
   test('JWKS has cache headers shorter than prePublish and no private members; healthz is ok', async () => {

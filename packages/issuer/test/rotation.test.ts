@@ -122,6 +122,8 @@ describe('on-demand rotation', () => {
     const first = server.keys()[0]!.kid;
     expect(await kidOf()).toBe(first);
 
+    // JWKS max-age stays below prePublish (1 s), so verifiers honouring it see a key before it signs.
+    expect((await fetch(`${server.url}/.well-known/jwks.json`)).headers.get('cache-control')).toBe('public, max-age=0');
     const next = await server.rotateKeys();
     expect(next.state).toBe('next');
     expect(await published()).toEqual(expect.arrayContaining([first, next.kid]));
