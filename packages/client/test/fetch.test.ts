@@ -22,12 +22,12 @@ beforeAll(async () => {
         res.writeHead(403, { 'www-authenticate': 'Bearer realm="api", error="insufficient_scope", scope="admin"' }).end('{}');
       } else if (req.url === '/no-error-401') {
         res.writeHead(401, { 'www-authenticate': 'Bearer realm="api"' }).end('{}');
+      } else if (req.url === '/dpop-only') {
+        res.writeHead(401, { 'www-authenticate': 'DPoP algs="ES256", error="invalid_token", Basic realm="x"' }).end('{}');
       } else if (req.url === '/always-invalid') {
         res.writeHead(401, { 'www-authenticate': 'Bearer realm="api", error="invalid_token"' }).end('{}');
       } else if (!ep.issued.includes(token) || revoked.has(token)) {
-        const challenge = req.url === '/dpop-first'
-          ? 'DPoP algs="ES256", Bearer realm="api", error="invalid_token", error_description="The token, was revoked"'
-          : 'Bearer realm="api", error="invalid_token", error_description="revoked"';
+        const challenge = CHALLENGES[req.url ?? ''] ?? 'Bearer realm="api", error="invalid_token", error_description="revoked"';
         res.writeHead(401, { 'www-authenticate': challenge, 'content-type': 'application/json' }).end('{"error":"invalid_token"}');
       } else {
         res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
@@ -40,6 +40,13 @@ afterEach(() => {
   revoked.clear();
 });
 afterAll(() => api.close());
+
+/** Odd but valid WWW-Authenticate values (RFC 9110 §11.6.1) that do carry a Bearer invalid_token challenge. */
+const CHALLENGES: Record<string, string> = {
+  '/dpop-first': 'DPoP algs="ES256", Bearer realm="api", error="invalid_token", error_description="The token, was revoked"',
+  '/bare-scheme-first': 'Negotiate, bearer error=invalid_token',
+  '/token68-first': 'Basic YWxhZGRpbjpvcGVuc2VzYW1l, Bearer  realm = "a \\"quoted\\" realm" , error = "invalid_token"',
+};
 
 const bearerOf = (i: number): string => seen[i]!.auth.replace(/^Bearer /, '');
 
@@ -80,11 +87,18 @@ describe('tokens.fetch', () => {
     expect(ep.requests).toHaveLength(2);
   });
 
-  it('finds the Bearer invalid_token challenge among several challenges', async () => {
+  it.each(Object.keys(CHALLENGES))('finds the Bearer invalid_token challenge among several challenges (%s)', async (path) => {
     const tokens = make();
     revoked.add(await tokens.getToken());
-    expect((await tokens.fetch(`${api.url}/dpop-first`)).status).toBe(200);
+    expect((await tokens.fetch(`${api.url}${path}`)).status).toBe(200);
     expect(seen).toHaveLength(2);
+  });
+
+  it('does not take another scheme\'s invalid_token for a Bearer one', async () => {
+    const tokens = make();
+    revoked.add(await tokens.getToken());
+    expect((await tokens.fetch(`${api.url}/dpop-only`)).status).toBe(401);
+    expect(seen).toHaveLength(1);
   });
 
   it('retries only once: a second 401 is returned as it is', async () => {

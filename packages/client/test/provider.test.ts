@@ -1,4 +1,4 @@
-import { createTokenProvider, TokenUnavailableError, type TokenEvent } from '@tokenguard/client';
+import { createTokenProvider, isTokenUnavailableError, TokenUnavailableError, type TokenEvent } from '@tokenguard/client';
 import { decodeJwt } from 'jose';
 import { listen, type TestServer } from '../../../test/helpers/http';
 import { useFaultServer, type FaultServer } from './fault-server';
@@ -150,6 +150,18 @@ describe('discovery', () => {
     await tokens.getToken();
     expect(hits).toEqual(['/tenant/.well-known/openid-configuration', '/.well-known/oauth-authorization-server/tenant']);
     expect(ep.requests).toHaveLength(1);
+  });
+
+  it('tells a missing metadata document (not retried) from an unreachable issuer (retried)', async () => {
+    const missing = (await make({ tokenUrl: undefined, issuer: `${idp.url}/nowhere` }).getToken().catch((e: unknown) => e)) as TokenUnavailableError;
+    expect(missing).toMatchObject({ code: 'discovery_failed', status: 404, attempts: 1, retryable: false });
+    expect(isTokenUnavailableError(missing)).toBe(true);
+    const closed = await listen((_req, res) => res.end());
+    await closed.close(); // nothing listens on its port any more
+    const unreachable = (await make({ tokenUrl: undefined, issuer: closed.url }).getToken().catch((e: unknown) => e)) as TokenUnavailableError;
+    expect(unreachable).toMatchObject({ code: 'discovery_failed', attempts: 4, retryable: true });
+    expect(unreachable.message).toMatch(/ECONNREFUSED/);
+    expect(isTokenUnavailableError(new Error('x'))).toBe(false);
   });
 
   it('refuses metadata that names another issuer', async () => {
