@@ -6,7 +6,7 @@ module.exports = {
   transform: {
     '^.+\\.(t|j|mj)sx?$': ['@swc/jest', { jsc: { target: 'es2022', parser: { syntax: 'typescript' } }, module: { type: 'commonjs' } }],
   },
-  transformIgnorePatterns: ['/node_modules/(?!(\\.pnpm/[^/]+/node_modules/)?(jose|oidc-provider|openid-client|oauth4webapi)/)'],
+  transformIgnorePatterns: ['/node_modules/(?!(\\.pnpm/[^/]+/node_modules/)?(jose|oidc-provider|openid-client|oauth4webapi|cookie)/)'],
   moduleNameMapper: {
     // Tests run against the TypeScript sources, so coverage is measured on src/.
     '^@tokenguard/([a-z]+)$': '<rootDir>/packages/$1/src/index.ts',
