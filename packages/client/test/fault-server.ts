@@ -15,7 +15,9 @@ export type Fault =
   | { kind: 'reset' }
   | { kind: 'garbage'; body: string; status?: number }
   /** Answers after `ms` (beyond the client's timeout in the tests). */
-  | { kind: 'slow'; ms: number };
+  | { kind: 'slow'; ms: number }
+  /** Sends headers at once, then one byte every `everyMs`, never finishing. */
+  | { kind: 'drip'; everyMs: number };
 
 /** One request the endpoint saw. */
 export interface SeenRequest {
@@ -99,6 +101,17 @@ export async function faultServer(initial: Fault = { kind: 'ok', ttl: 60 }): Pro
         case 'slow':
           later(f.ms, () => void answerOk(res, { kind: 'ok' }));
           return;
+        case 'drip': {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.write('{');
+          const drip = (left: number): void => {
+            if (res.destroyed || left === 0) return void res.destroy();
+            res.write(' ');
+            later(f.everyMs, () => drip(left - 1));
+          };
+          later(f.everyMs, () => drip(1000)); // bounded: at most 1000 bytes
+          return;
+        }
       }
     })().catch(() => res.destroy());
   });

@@ -35,6 +35,7 @@ describe('transient faults are retried with backoff', () => {
 
   it.each([
     ['slow', { kind: 'slow', ms: 1500 }, 'timeout', undefined],
+    ['drip (headers at once, then a byte every 50 ms)', { kind: 'drip', everyMs: 50 }, 'timeout', undefined],
     ['500', { kind: 'status', status: 500 }, 'endpoint_unavailable', 500],
     ['reset', { kind: 'reset' }, 'endpoint_unavailable', undefined],
     ['garbage', { kind: 'garbage', body: '<html>oops</html>' }, 'invalid_response', 200],
