@@ -3,7 +3,7 @@
  * `Cache-Control: no-store`, a JSON body, and never a 500.
  */
 import fc from 'fast-check';
-import { createIssuerServer, hashClientSecret, type IssuerServer } from '@tokenguard/issuer';
+import { createIssuerServer, createMemoryStore, hashClientSecret, type IssuerServer, type IssuerStore } from '@tokenguard/issuer';
 import { rawRequest } from '../../../test/helpers/raw-http';
 import { parseProm, sample } from '../../../test/helpers/prom';
 import { basic, form, makeClient, post, requestToken, type TestClient } from './support';
@@ -169,5 +169,40 @@ describe('failed client authentication is rate limited', () => {
     expect((await requestToken(server.url, other)).status).toBe(200);
     await new Promise((resolve) => setTimeout(resolve, 350));
     expect((await requestToken(server.url, svc)).status).toBe(200);
+  });
+});
+
+describe('an unreachable store is a 503, never a 500', () => {
+  test('token and introspection answer temporarily_unavailable while the store fails, and recover', async () => {
+    const svc = await makeClient('svc', ['read'], ['api']);
+    const inner = createMemoryStore();
+    let broken = false;
+    const fail = <T>(fn: () => Promise<T>): Promise<T> => (broken ? Promise.reject(new Error('ECONNREFUSED')) : fn());
+    const store: IssuerStore = {
+      ...inner,
+      getClient: (id) => fail(() => inner.getClient(id)),
+      isRevoked: (jti) => fail(() => inner.isRevoked(jti)),
+      revoke: (jti, exp) => fail(() => inner.revoke(jti, exp)),
+    };
+    await inner.open();
+    await inner.addClient(svc.config);
+    const server = await createIssuerServer({ listen: { port: 0 }, store });
+    try {
+      const token = (await requestToken(server.url, svc)).body.access_token as string;
+      broken = true;
+      const res = await requestToken(server.url, svc);
+      expect(res).toMatchObject({ status: 503, body: { error: 'temporarily_unavailable' } });
+      expect(res.headers.get('retry-after')).toBe('5');
+      broken = false;
+      const introspect = () => post(`${server.url}/oauth/introspect`, form([['token', token]]), { authorization: basic(svc.id, svc.secret) });
+      const ok = await introspect();
+      expect(ok.body.active).toBe(true);
+      broken = true;
+      expect((await introspect()).status).toBe(503);
+      broken = false;
+      expect((await requestToken(server.url, svc)).status).toBe(200);
+    } finally {
+      await server.close();
+    }
   });
 });

@@ -4,7 +4,7 @@
  * `client add` and a `keys rotate` within 5 s.
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
@@ -26,6 +26,20 @@ function run(args: string[], env: Record<string, string> = {}): Promise<Run> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+async function newestSource(dir: string): Promise<number> {
+  let newest = 0;
+  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile() && entry.name.endsWith('.ts')) newest = Math.max(newest, (await stat(join(entry.parentPath, entry.name))).mtimeMs);
+  }
+  return newest;
+}
+
+async function isBuilt(): Promise<boolean> {
+  const built = await stat(cli).then((s) => s.mtimeMs, () => 0);
+  const core = await stat(join(root, 'packages/core/dist/index.js')).then((s) => s.mtimeMs, () => 0);
+  return built > (await newestSource(join(root, 'packages/issuer/src'))) && core > (await newestSource(join(root, 'packages/core/src')));
+}
+
 describe('tokenguard-issuer CLI', () => {
   let dir: string;
   let cleanup: () => Promise<void>;
@@ -33,7 +47,9 @@ describe('tokenguard-issuer CLI', () => {
   let serve: ChildProcess | undefined;
 
   beforeAll(async () => {
-    execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-b', 'packages/issuer'], { cwd: root, stdio: 'pipe', timeout: 120_000 });
+    // CI builds with `tsc -b` before jest; build here only when the sources are newer than dist (a local run), so
+    // parallel test files never rebuild the same outputs at once.
+    if (!(await isBuilt())) execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-b', 'packages/issuer'], { cwd: root, stdio: 'pipe', timeout: 120_000 });
     ({ dir, cleanup } = await tempDir());
     config = join(dir, 'issuer.json');
     await writeFile(config, JSON.stringify({
