@@ -171,9 +171,9 @@ describe('discovery', () => {
     expect(ep.requests).toHaveLength(0);
   });
 
-  it('refuses metadata without an http(s) token_endpoint', async () => {
-    metadata = { issuer: `${idp.url}/tenant`, token_endpoint: 'javascript:alert(1)' };
-    await expect(make({ tokenUrl: undefined, issuer: `${idp.url}/tenant` }).getToken()).rejects.toMatchObject({ code: 'discovery_failed' });
+  it.each(['javascript:alert(1)', 'not a url', 42, 'http://user:pw@127.0.0.1/token'])('refuses the token_endpoint %j', async (endpoint) => {
+    metadata = { issuer: `${idp.url}/tenant`, token_endpoint: endpoint };
+    await expect(make({ tokenUrl: undefined, issuer: `${idp.url}/tenant` }).getToken()).rejects.toMatchObject({ code: 'discovery_failed', attempts: 1 });
   });
 });
 

@@ -15,7 +15,7 @@ const sameIssuer = (a: string, b: string): boolean => a.replace(/\/$/, '') === b
 
 /**
  * Finds the issuer's `token_endpoint` through its metadata. The metadata's `issuer` must be the configured
- * one (RFC 8414 §3.3, a trailing slash aside); `token_endpoint` must be an http(s) URL.
+ * one (RFC 8414 §3.3, a trailing slash aside); `token_endpoint` must be an http(s) URL without userinfo.
  * Throws a `discovery_failed` {@link TokenUnavailableError} (retryable when the issuer was unreachable).
  */
 export async function discoverTokenEndpoint(issuer: string, limits: HttpLimits): Promise<string> {
@@ -40,10 +40,11 @@ export async function discoverTokenEndpoint(issuer: string, limits: HttpLimits):
       throw new TokenUnavailableError('discovery_failed', `discovery of ${issuer} failed: the metadata names another issuer`, { retryable: false });
     }
     const endpoint = meta.token_endpoint;
-    if (typeof endpoint !== 'string' || !URL.canParse(endpoint) || !/^https?:$/.test(new URL(endpoint).protocol)) {
-      throw new TokenUnavailableError('discovery_failed', `discovery of ${issuer} failed: no http(s) token_endpoint in the metadata`, { retryable: false });
+    const parsed = typeof endpoint === 'string' && URL.canParse(endpoint) ? new URL(endpoint) : undefined;
+    if (!parsed || !/^https?:$/.test(parsed.protocol) || parsed.username || parsed.password) {
+      throw new TokenUnavailableError('discovery_failed', `discovery of ${issuer} failed: no http(s) token_endpoint (without credentials) in the metadata`, { retryable: false });
     }
-    return endpoint;
+    return parsed.href;
   }
   throw last ?? new TokenUnavailableError('discovery_failed', `discovery of ${issuer} failed`);
 }
