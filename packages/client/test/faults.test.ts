@@ -48,8 +48,8 @@ describe('transient faults are retried with backoff', () => {
     expect(err).toBeInstanceOf(TokenUnavailableError);
     expect(err).toMatchObject({ code, status, attempts: 4 });
     expect(ep.requests).toHaveLength(4); // 1 + retries
-    // 4 attempts of at most the 300 ms timeout plus backoffs of at most 40 ms
-    expect(Date.now() - started).toBeLessThan(4 * 300 + 3 * 40 + 500);
+    // 4 attempts of at most the 300 ms timeout plus backoffs of at most 40 ms (and slack for a busy machine)
+    expect(Date.now() - started).toBeLessThan(4 * 300 + 3 * 40 + 1500);
     const text = await registry.metrics();
     expect(sample(text, 'tokenguard_client_token_fetches_total', 'outcome="retry"')).toBe(3);
     expect(sample(text, 'tokenguard_client_token_fetches_total', 'outcome="error"')).toBe(1);
@@ -69,7 +69,7 @@ describe('transient faults are retried with backoff', () => {
     const started = Date.now();
     await expect(tokens.getToken()).rejects.toMatchObject({ code: 'endpoint_unavailable', status: 502 });
     expect(ep.requests.length).toBeLessThanOrEqual(4);
-    expect(Date.now() - started).toBeLessThan(1000);
+    expect(Date.now() - started).toBeLessThan(2000);
   });
 });
 
