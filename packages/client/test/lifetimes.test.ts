@@ -82,3 +82,23 @@ describe('a failed background refresh keeps serving the current token until its 
   });
 });
 
+
+describe('jitter', () => {
+  it('a fleet of providers with the same token lifetime does not refresh in lockstep', async () => {
+    ep.setDefault({ kind: 'ok', opaque: true, ttl: 5 });
+    const fleet = Array.from({ length: 20 }, (_, i) => make({ clientId: `svc-${i}`, refreshAhead: 0.2, refreshJitter: 0.1 }));
+    await Promise.all(fleet.map((p) => p.getToken()));
+    const first = ep.requests.length;
+    const deadline = Date.now() + 3000;
+    while (new Set(ep.requests.slice(first).map((r) => r.authorization)).size < fleet.length && Date.now() < deadline) await delay(20);
+    // the first refresh of each provider (a provider may refresh twice in this window)
+    const firstRefresh = new Map<string, number>();
+    for (const r of ep.requests.slice(first)) if (!firstRefresh.has(r.authorization!)) firstRefresh.set(r.authorization!, r.at);
+    const refreshes = [...firstRefresh.values()];
+    expect(refreshes).toHaveLength(fleet.length);
+    // refresh at 20% ± 10% of 5 s: spread over up to a second, not all at once
+    const spread = Math.max(...refreshes) - Math.min(...refreshes);
+    expect(spread).toBeGreaterThan(300);
+    expect(spread).toBeLessThanOrEqual(1100);
+  });
+});
