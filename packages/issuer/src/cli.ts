@@ -8,7 +8,7 @@ import { loadConfigFile, resolveConfig, validateClient, type IssuerConfig, type 
 import { createFileStore } from './file-store.js';
 import { createIssuer } from './issuer.js';
 import { KeyManager } from './key-manager.js';
-import { createIssuerServer } from './server.js';
+import { createIssuerServer, urlOf } from './server.js';
 import { generateClientSecret, hashClientSecret } from './lib/secret-hash.js';
 import type { IssuerStore, StoredClient } from './store.js';
 
@@ -134,7 +134,7 @@ async function token(values: Values): Promise<void> {
   let issuer = cfg.issuer;
   if (issuer === undefined) {
     if (cfg.port === 0) throw new Error('set "issuer" in the config file to mint tokens from the CLI when listen.port is 0');
-    issuer = `http://${cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host}:${cfg.port}`;
+    issuer = urlOf(cfg.host, cfg.port);
   }
   const instance = await createIssuer({ ...config, issuer });
   try {

@@ -14,7 +14,8 @@ export interface IssuerServer extends Issuer {
   close(): Promise<void>;
 }
 
-function urlOf(host: string, port: number): string {
+/** The URL a server listening on `host:port` is called at (a wildcard address is named by its loopback). */
+export function urlOf(host: string, port: number): string {
   // A wildcard address is not a URL anyone can call: name the loopback instead (set `issuer` in production).
   const name = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
   return `http://${name.includes(':') ? `[${name}]` : name}:${port}`;
