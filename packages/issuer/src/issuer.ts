@@ -122,7 +122,8 @@ export async function buildIssuer(cfg: ResolvedConfig, iss: string): Promise<Iss
     token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
     revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
     introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
-    access_token_signing_alg_values_supported: [cfg.algorithm],
+    // From the published keys: after a change of `signing.algorithm` the old key signs until the next rotation.
+    access_token_signing_alg_values_supported: [...new Set([cfg.algorithm, ...keys.info().map((k) => k.alg)])],
   });
 
   const authenticate = createClientAuthenticator({ findClient, metrics, emit, rateLimit: cfg.rateLimit });
