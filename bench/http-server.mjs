@@ -1,12 +1,43 @@
 // One HTTP server under test, started by run.mjs pinned to the server core. It receives its configuration
 // over IPC, listens on 127.0.0.1:0, and answers `mark` messages with its own CPU time and request count, so
 // server CPU per request comes from the server process itself.
-// Guards: bare | tokenguard | peer (express-oauth2-jwt-bearer, express-jwt, @fastify/jwt, koa-jwt).
+// Guards: bare | floor (node:crypto, the least any verifier does) | tokenguard | peer (express-oauth2-jwt-bearer,
+// express-jwt, @fastify/jwt, koa-jwt).
 import { exitWithParent } from './lib/common.mjs';
+import { startProfiler, summarizeProfile } from './lib/profile-summary.mjs';
 
 exitWithParent();
 
 let requests = 0;
+let stopProfiler;
+
+/**
+ * The node:crypto floor as a guard: Bearer header, split, base64url + JSON.parse, crypto.verify with a ready
+ * KeyObject, then exp/iss/aud. What any verifier must do per request; the uncached target compares with it.
+ */
+async function floorGuard(cfg) {
+  const { createPublicKey, verify } = await import('node:crypto');
+  const key = createPublicKey({ key: cfg.jwk, format: 'jwk' });
+  const hash = cfg.alg === 'EdDSA' ? null : 'sha256';
+  const opts = cfg.alg === 'ES256' ? { key, dsaEncoding: 'ieee-p1363' } : key;
+  return (authorization) => {
+    if (typeof authorization !== 'string' || !authorization.startsWith('Bearer ')) return undefined;
+    const token = authorization.slice(7);
+    const d1 = token.indexOf('.');
+    const d2 = token.indexOf('.', d1 + 1);
+    if (d1 < 0 || d2 < 0) return undefined;
+    try {
+      const header = JSON.parse(Buffer.from(token.slice(0, d1), 'base64url').toString('utf8'));
+      const claims = JSON.parse(Buffer.from(token.slice(d1 + 1, d2), 'base64url').toString('utf8'));
+      if (header.alg !== cfg.alg) return undefined;
+      if (!verify(hash, Buffer.from(token.slice(0, d2)), opts, Buffer.from(token.slice(d2 + 1), 'base64url'))) return undefined;
+      if (!(claims.exp > Date.now() / 1000) || claims.iss !== cfg.issuer || claims.aud !== cfg.audience) return undefined;
+      return claims;
+    } catch {
+      return undefined;
+    }
+  };
+}
 
 /** Options for the tokenguard guard of any adapter (with an in-memory revocation store, checked on every request). */
 async function tgOptions(cfg) {
@@ -39,6 +70,17 @@ async function expressApp(cfg) {
     // express-jwt has no JWKS client of its own (jwks-rsa is not installed): it gets the PEM, which only helps it.
     app.use(expressjwt({ secret: cfg.pem, algorithms: [cfg.alg], issuer: cfg.issuer, audience: cfg.audience }));
     app.get('/', (req, res) => res.json({ ok: true, sub: req.auth?.sub ?? null }));
+  } else if (cfg.guard === 'floor') {
+    const check = await floorGuard(cfg);
+    app.use((req, res, next) => {
+      const claims = check(req.headers.authorization);
+      if (claims === undefined) res.status(401).json({ error: 'invalid_token' });
+      else {
+        req.claims = claims;
+        next();
+      }
+    });
+    app.get('/', (req, res) => res.json({ ok: true, sub: req.claims.sub }));
   } else if (cfg.guard === 'bare') {
     app.get('/', (_req, res) => res.json({ ok: true, sub: null }));
   } else throw new Error(`unknown express guard ${cfg.guard}`);
@@ -68,6 +110,18 @@ async function fastifyApp(cfg) {
       }
     });
     app.get('/', async (req) => ({ ok: true, sub: req.user?.sub ?? null }));
+  } else if (cfg.guard === 'floor') {
+    const check = await floorGuard(cfg);
+    app.decorateRequest('claims', null);
+    app.addHook('onRequest', (req, reply, done) => {
+      const claims = check(req.headers.authorization);
+      if (claims === undefined) reply.code(401).send({ error: 'invalid_token' });
+      else {
+        req.claims = claims;
+        done();
+      }
+    });
+    app.get('/', async (req) => ({ ok: true, sub: req.claims.sub }));
   } else if (cfg.guard === 'bare') {
     app.get('/', async () => ({ ok: true, sub: null }));
   } else throw new Error(`unknown fastify guard ${cfg.guard}`);
@@ -87,6 +141,19 @@ async function koaApp(cfg) {
     // koa-jwt: PEM as the secret (koa-jwt's JWKS support needs jwks-rsa, not installed), which only helps it.
     app.use(koaJwt({ secret: cfg.pem, algorithms: [cfg.alg], issuer: cfg.issuer, audience: cfg.audience }));
     app.use((ctx) => (ctx.body = { ok: true, sub: ctx.state.user?.sub ?? null }));
+  } else if (cfg.guard === 'floor') {
+    const check = await floorGuard(cfg);
+    app.use((ctx, next) => {
+      const claims = check(ctx.headers.authorization);
+      if (claims === undefined) {
+        ctx.status = 401;
+        ctx.body = { error: 'invalid_token' };
+        return undefined;
+      }
+      ctx.state.claims = claims;
+      return next();
+    });
+    app.use((ctx) => (ctx.body = { ok: true, sub: ctx.state.claims.sub }));
   } else if (cfg.guard === 'bare') {
     app.use((ctx) => (ctx.body = { ok: true, sub: null }));
   } else throw new Error(`unknown koa guard ${cfg.guard}`);
@@ -106,6 +173,13 @@ process.on('message', async (msg) => {
       const server = await build(msg);
       server.on('request', () => requests++);
       process.send({ type: 'ready', port: server.address().port });
+    } else if (msg.type === 'profile-start') {
+      stopProfiler = await startProfiler(100);
+      process.send({ type: 'profile-start' });
+    } else if (msg.type === 'profile-stop') {
+      const profile = await stopProfiler();
+      stopProfiler = undefined;
+      process.send({ type: 'profile-stop', markdown: summarizeProfile(profile, msg.cpuUsPerOp, msg.top ?? 15) });
     } else if (msg.type === 'mark') {
       const cpu = process.cpuUsage();
       process.send({ type: 'mark', cpuUs: cpu.user + cpu.system, requests, t: performance.now(), rssMiB: process.memoryUsage().rss / 2 ** 20 });

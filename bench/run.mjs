@@ -6,9 +6,12 @@
 // Options: --quick | --smoke (micro only, tiny; used by the CI smoke test)
 //          --only=micro,memory,http,flood   --out=<file> (default bench/RESULTS.md)   --json=<file>
 //          --note="<text>" (added to the top of RESULTS.md, e.g. "measured under load")
+//          --frameworks=express,fastify,koa (HTTP: only these)
+//          --profile | --no-profile (one more run per bare/floor/tokenguard server under the V8 profiler, summaries
+//          in the report; default on in full mode, off in quick mode)
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs, median, startNode, nextMessage, ask, stop, killAll, installCleanup, machine, sleep, tokenguardInfo, canPin, SERVER_CORE, LOAD_CORE, BENCH_DIR } from './lib/common.mjs';
+import { parseArgs, median, startNode, nextMessage, ask, stop, killAll, installCleanup, machine, sleep, tokenguardInfo, canPin, coreTimes, coreBusy, SERVER_CORE, LOAD_CORE, BENCH_DIR } from './lib/common.mjs';
 import { ALGS, ISSUER, AUDIENCE, makeKey, signTokens, startJwksServer } from './lib/tokens.mjs';
 import { renderReport } from './lib/report.mjs';
 
@@ -22,6 +25,8 @@ const SETTINGS = {
 const sections = args.only ? String(args.only).split(',') : SETTINGS.sections;
 const OUT = args.out ? String(args.out) : join(BENCH_DIR, 'RESULTS.md');
 const CONNECTIONS = 50;
+// Server profiles: on by default in full mode (3 s runs after the timed rounds), opt-in with --profile.
+const PROFILE = Boolean(args.profile) || (MODE === 'full' && !args['no-profile']);
 const ROTATION = 1_000;
 const log = (...a) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}]`, ...a);
 
@@ -59,10 +64,15 @@ function httpPlan(tg, adapters, settings) {
     }
     return out;
   };
+  // The node:crypto floor as a guard in the same server: the yardstick for uncached tokenguard.
+  const floors = (fw) => [
+    { id: 'node:crypto floor guard', guard: 'floor', alg: 'RS256', kind: 'floor' },
+    ...(fw === 'express' && settings.extraAlgs ? ['ES256', 'EdDSA'].map((alg) => ({ id: `node:crypto floor guard ${alg}`, guard: 'floor', alg, kind: 'floor' })) : []),
+  ];
   return {
-    express: [{ id: 'bare', guard: 'bare', alg: 'RS256', kind: 'bare' }, ...tgVariants('express'), { id: 'express-oauth2-jwt-bearer', guard: 'express-oauth2-jwt-bearer', alg: 'RS256', kind: 'peer' }, { id: 'express-jwt', guard: 'express-jwt', alg: 'RS256', kind: 'peer' }],
-    fastify: [{ id: 'bare', guard: 'bare', alg: 'RS256', kind: 'bare' }, ...tgVariants('fastify'), { id: '@fastify/jwt', guard: '@fastify/jwt', alg: 'RS256', kind: 'peer' }],
-    koa: [{ id: 'bare', guard: 'bare', alg: 'RS256', kind: 'bare' }, ...tgVariants('koa'), { id: 'koa-jwt', guard: 'koa-jwt', alg: 'RS256', kind: 'peer' }],
+    express: [{ id: 'bare', guard: 'bare', alg: 'RS256', kind: 'bare' }, ...floors('express'), ...tgVariants('express'), { id: 'express-oauth2-jwt-bearer', guard: 'express-oauth2-jwt-bearer', alg: 'RS256', kind: 'peer' }, { id: 'express-jwt', guard: 'express-jwt', alg: 'RS256', kind: 'peer' }],
+    fastify: [{ id: 'bare', guard: 'bare', alg: 'RS256', kind: 'bare' }, ...floors('fastify'), ...tgVariants('fastify'), { id: '@fastify/jwt', guard: '@fastify/jwt', alg: 'RS256', kind: 'peer' }],
+    koa: [{ id: 'bare', guard: 'bare', alg: 'RS256', kind: 'bare' }, ...floors('koa'), ...tgVariants('koa'), { id: 'koa-jwt', guard: 'koa-jwt', alg: 'RS256', kind: 'peer' }],
   };
 }
 
@@ -89,11 +99,16 @@ async function loadRun(load, url, tokens, duration, extra = {}) {
 
 async function measured(server, load, url, tokens, duration) {
   const m0 = await ask(server, { type: 'mark' });
+  const k0 = coreTimes();
   const r = await loadRun(load, url, tokens, duration);
+  const k1 = coreTimes();
   const m1 = await ask(server, { type: 'mark' });
   const reqs = m1.requests - m0.requests;
   const wallUs = (m1.t - m0.t) * 1000;
-  return { ...r, serverReqs: reqs, cpuPerReq: (m1.cpuUs - m0.cpuUs) / reqs, serverBusy: (m1.cpuUs - m0.cpuUs) / wallUs, loadBusy: r.loadCpuUs / (r.seconds * 1e6), rssMiB: m1.rssMiB };
+  const serverBusy = (m1.cpuUs - m0.cpuUs) / wallUs;
+  // Whatever else ran on the server's core meanwhile (other processes on a shared machine): the noise gauge.
+  const foreign = Math.max(0, coreBusy(k0, k1, SERVER_CORE) - serverBusy);
+  return { ...r, serverReqs: reqs, cpuPerReq: (m1.cpuUs - m0.cpuUs) / reqs, serverBusy, foreign, loadBusy: r.loadCpuUs / (r.seconds * 1e6), rssMiB: m1.rssMiB };
 }
 
 async function httpBench(ctx, settings) {
@@ -101,15 +116,17 @@ async function httpBench(ctx, settings) {
   const load = startNode('load.mjs', [], { core: LOAD_CORE });
   await nextMessage(load, 'ready');
   const frameworks = {};
+  const profiles = {};
   try {
-    for (const [fw, variants] of Object.entries(plan)) {
+    const only = args.frameworks ? String(args.frameworks).split(',') : Object.keys(plan);
+    for (const [fw, variants] of Object.entries(plan).filter(([k]) => only.includes(k))) {
       log(`http: ${fw} (${variants.map((v) => v.id).join(' | ')})`);
       const live = [];
       for (const v of variants) {
         const server = startNode('http-server.mjs', [], { core: SERVER_CORE });
         v.server = server;
         try {
-          const ready = await ask(server, { type: 'config', framework: fw, guard: v.guard, alg: v.alg, cache: v.cache, engine: v.engine, issuer: ISSUER, audience: AUDIENCE, jwksUri: ctx.jwks.url, pem: ctx.keys[v.alg].pem }, 30_000, 'ready');
+          const ready = await ask(server, { type: 'config', framework: fw, guard: v.guard, alg: v.alg, cache: v.cache, engine: v.engine, issuer: ISSUER, audience: AUDIENCE, jwksUri: ctx.jwks.url, pem: ctx.keys[v.alg].pem, jwk: ctx.keys[v.alg].jwk }, 30_000, 'ready');
           v.url = `http://127.0.0.1:${ready.port}`;
           v.error = await sanity(ready.port, v, ctx.tokens[v.alg][0], ctx.forged);
         } catch (err) {
@@ -128,14 +145,24 @@ async function httpBench(ctx, settings) {
           (v.samples ??= []).push({ round: r, ...s });
         }
       }
-      for (const v of live) await stop(v.server);
       frameworks[fw] = summarizeFramework(variants);
+      if (PROFILE) {
+        // One extra run per server under the sampling profiler (after the timed rounds, so it costs them nothing).
+        for (const v of live.filter((x) => x.kind !== 'peer')) {
+          await ask(v.server, { type: 'profile-start' });
+          await loadRun(load, v.url, ctx.tokens[v.alg], Math.min(settings.duration, 3));
+          const row = frameworks[fw].find((r) => r.id === v.id);
+          const { markdown } = await ask(v.server, { type: 'profile-stop', cpuUsPerOp: row.cpuPerReq }, 60_000);
+          (profiles[fw] ??= []).push({ id: v.id, cpuPerReq: row.cpuPerReq, markdown });
+        }
+      }
+      for (const v of live) await stop(v.server);
     }
   } finally {
     for (const vs of Object.values(plan)) for (const v of vs) if (v.server) await stop(v.server);
     await stop(load);
   }
-  return { connections: CONNECTIONS, rotation: ROTATION, ...settings, frameworks };
+  return { connections: CONNECTIONS, rotation: ROTATION, ...settings, frameworks, ...(PROFILE ? { profiles } : {}) };
 }
 
 function summarizeFramework(variants) {
@@ -154,6 +181,7 @@ function summarizeFramework(variants) {
       cpuPerReq: median(s.map((x) => x.cpuPerReq)),
       serverBusy: median(s.map((x) => x.serverBusy)),
       loadBusy: median(s.map((x) => x.loadBusy)),
+      foreign: median(s.map((x) => x.foreign)),
       non2xx: s.reduce((a, x) => a + x.non2xx + x.errors + x.timeouts, 0),
     };
     if (bare?.samples && s.length) {

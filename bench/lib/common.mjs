@@ -187,3 +187,28 @@ export async function tokenguardInfo() {
     return { available: false, reason: `@tokenguard/core not loadable (${err.code ?? err.message})`, engines: [] };
   }
 }
+
+/** Per-core jiffies from /proc/stat (`{ busy, total }` per core index), or undefined where it cannot be read. */
+export function coreTimes() {
+  try {
+    const out = [];
+    for (const line of readFileSync('/proc/stat', 'utf8').split('\n')) {
+      const m = /^cpu(\d+)\s+(.*)$/.exec(line);
+      if (!m) continue;
+      const v = m[2].trim().split(/\s+/).map(Number);
+      const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
+      out[Number(m[1])] = { busy: total - v[3] - v[4], total };
+    }
+    return out;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Busy fraction of core `i` between two {@link coreTimes} readings (all processes on it). */
+export function coreBusy(a, b, i) {
+  const x = a?.[i];
+  const y = b?.[i];
+  if (!x || !y || y.total === x.total) return NaN;
+  return (y.busy - x.busy) / (y.total - x.total);
+}
