@@ -137,12 +137,6 @@ export const FAST = { timeout: '300ms', retry: { retries: 3, minDelay: '10ms', m
 /** Waits `ms` milliseconds. */
 export const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Reads one sample from Prometheus text output (`labels` as written inside the braces). */
-export function sample(text: string, name: string, labels = ''): number | undefined {
-  const line = text.split('\n').find((l) => l.startsWith(`${name}${labels ? `{${labels}}` : ''} `));
-  return line === undefined ? undefined : Number(line.split(' ').pop());
-}
-
 /**
  * Jest wiring for a test file: one fault server for the file, providers made by `make()` closed after each
  * test, the server's records reset and its default answer back to a 60 s JWT.

@@ -2,7 +2,8 @@ import { TokenUnavailableError, type TokenEvent } from '@tokenguard/client';
 import { decodeJwt } from 'jose';
 import { Registry } from 'prom-client';
 import { listen } from '../../../test/helpers/http';
-import { delay, sample, useFaultServer } from './fault-server';
+import { delay, useFaultServer } from './fault-server';
+import { parseProm, promtoolCheck, sample } from '../../../test/helpers/prom';
 
 const { ep: server, make } = useFaultServer();
 let ep: ReturnType<typeof server>;
@@ -28,9 +29,9 @@ describe('transient faults are retried with backoff', () => {
     expect(ep.issued).toContain(token);
     expect(decodeJwt(token).exp! * 1000).toBeGreaterThan(Date.now());
     const text = await registry.metrics();
-    expect(sample(text, 'tokenguard_client_token_fetches_total', 'outcome="retry"')).toBe(1);
-    expect(sample(text, 'tokenguard_client_token_fetches_total', 'outcome="ok"')).toBe(1);
-    expect(sample(text, 'tokenguard_client_token_fetches_total', 'outcome="error"')).toBe(0);
+    expect(sample(parseProm(text), 'tokenguard_client_token_fetches_total', { outcome: 'retry' })).toBe(1);
+    expect(sample(parseProm(text), 'tokenguard_client_token_fetches_total', { outcome: 'ok' })).toBe(1);
+    expect(sample(parseProm(text), 'tokenguard_client_token_fetches_total', { outcome: 'error' })).toBe(0);
   });
 
   it.each([
@@ -51,8 +52,27 @@ describe('transient faults are retried with backoff', () => {
     // 4 attempts of at most the 300 ms timeout plus backoffs of at most 40 ms (and slack for a busy machine)
     expect(Date.now() - started).toBeLessThan(4 * 300 + 3 * 40 + 1500);
     const text = await registry.metrics();
-    expect(sample(text, 'tokenguard_client_token_fetches_total', 'outcome="retry"')).toBe(3);
-    expect(sample(text, 'tokenguard_client_token_fetches_total', 'outcome="error"')).toBe(1);
+    expect(sample(parseProm(text), 'tokenguard_client_token_fetches_total', { outcome: 'retry' })).toBe(3);
+    expect(sample(parseProm(text), 'tokenguard_client_token_fetches_total', { outcome: 'error' })).toBe(1);
+  });
+
+  it('metrics: shared by several providers on one registry, and promtool accepts them', async () => {
+    const registry = new Registry();
+    ep.queue({ kind: 'status', status: 500 });
+    const a = make({ clientId: 'a', metrics: { registry } });
+    const b = make({ clientId: 'b', metrics: { registry } });
+    await a.getToken();
+    await b.getToken();
+    a.invalidate();
+    await a.getToken(); // a second token for a
+    const text = await registry.metrics();
+    const parsed = parseProm(text);
+    expect(sample(parsed, 'tokenguard_client_token_fetches_total', { outcome: 'ok' })).toBe(3);
+    expect(sample(parsed, 'tokenguard_client_token_fetches_total', { outcome: 'retry' })).toBe(1);
+    expect(parsed.types.get('tokenguard_client_token_validity_at_refresh_seconds')).toBe('histogram');
+    const check = await promtoolCheck(text);
+    expect(check.output).toBe('');
+    expect(check.code).toBe(0);
   });
 
   it('honours Retry-After on a 429 (capped by retry.maxDelay)', async () => {

@@ -2,7 +2,7 @@
 import { createTokenProvider, TokenUnavailableError, type TokenProvider, type TokenProviderOptions } from '@tokenguard/client';
 import { createIssuerServer, hashClientSecret, type IssuerServer } from '@tokenguard/issuer';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
-import { sample } from './fault-server';
+import { parseProm, sample } from '../../../test/helpers/prom';
 
 // A secret with every character that form-encoding must take care of.
 const SECRET = 'p@ss:wo rd+/é%20&=x';
@@ -53,11 +53,11 @@ describe('against @tokenguard/issuer', () => {
 
   it('50 concurrent callers: one token issued', async () => {
     const registry = await (await fetch(`${issuer.url}/metrics`)).text();
-    const before = sample(registry, 'tokenguard_issuer_tokens_total', 'client_id="orders-client",outcome="issued"') ?? 0;
+    const before = sample(parseProm(registry), 'tokenguard_issuer_tokens_total', { client_id: 'orders-client', outcome: 'issued' }) ?? 0;
     const tokens = make();
     const all = await Promise.all(Array.from({ length: 50 }, () => tokens.getToken()));
     expect(new Set(all).size).toBe(1);
-    const after = sample(await (await fetch(`${issuer.url}/metrics`)).text(), 'tokenguard_issuer_tokens_total', 'client_id="orders-client",outcome="issued"');
+    const after = sample(parseProm(await (await fetch(`${issuer.url}/metrics`)).text()), 'tokenguard_issuer_tokens_total', { client_id: 'orders-client', outcome: 'issued' });
     expect(after).toBe(before + 1);
   });
 

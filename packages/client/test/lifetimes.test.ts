@@ -1,7 +1,8 @@
 import { TokenUnavailableError, type TokenEvent } from '@tokenguard/client';
 import { decodeJwt } from 'jose';
 import { Registry } from 'prom-client';
-import { delay, sample, useFaultServer } from './fault-server';
+import { delay, useFaultServer } from './fault-server';
+import { parseProm, sample } from '../../../test/helpers/prom';
 
 const { ep: server, make } = useFaultServer();
 let ep: ReturnType<typeof server>;
@@ -63,8 +64,8 @@ describe('a failed background refresh keeps serving the current token until its 
     expect(Date.now()).toBeLessThan(failed.expiresAt!.getTime());
     expect(await tokens.getToken()).toBe(first);
     const text = await registry.metrics();
-    expect(sample(text, 'tokenguard_client_token_fetches_total', 'outcome="error"')).toBeGreaterThanOrEqual(1);
-    expect(sample(text, 'tokenguard_client_token_validity_at_refresh_seconds_count')).toBeGreaterThanOrEqual(1);
+    expect(sample(parseProm(text), 'tokenguard_client_token_fetches_total', { outcome: 'error' })).toBeGreaterThanOrEqual(1);
+    expect(sample(parseProm(text), 'tokenguard_client_token_validity_at_refresh_seconds_count')).toBeGreaterThanOrEqual(1);
     // after its expiry (minus margin): a clear rejection that says why
     while (Date.now() < failed.expiresAt!.getTime() + 10) await delay(20);
     const err = (await tokens.getToken().catch((e: unknown) => e)) as TokenUnavailableError;
