@@ -20,7 +20,7 @@ const MODE = args.smoke ? 'smoke' : args.quick ? 'quick' : 'full';
 const SETTINGS = {
   smoke: { sections: ['micro'], http: null, flood: null, memoryTokens: 0, deadlineS: 60 },
   quick: { sections: ['micro', 'memory', 'http', 'flood'], http: { duration: 2, warm: 1, rounds: 2, extraAlgs: false, allEngines: false }, flood: { duration: 2, rounds: 2, rate: 500 }, memoryTokens: 10_000, deadlineS: 240 },
-  full: { sections: ['micro', 'memory', 'http', 'flood'], http: { duration: 10, warm: 3, rounds: 3, extraAlgs: true, allEngines: true }, flood: { duration: 10, rounds: 3, rate: 500 }, memoryTokens: 10_000, deadlineS: 3_600 },
+  full: { sections: ['micro', 'memory', 'http', 'flood'], http: { duration: 8, warm: 2, rounds: 3, extraAlgs: true, allEngines: true }, flood: { duration: 8, rounds: 3, rate: 500 }, memoryTokens: 10_000, deadlineS: 3_600 },
 }[MODE];
 const sections = args.only ? String(args.only).split(',') : SETTINGS.sections;
 const OUT = args.out ? String(args.out) : join(BENCH_DIR, 'RESULTS.md');
@@ -61,6 +61,10 @@ function httpPlan(tg, adapters, settings) {
     }
     if (fw === 'express' && settings.extraAlgs) {
       for (const alg of ['ES256', 'EdDSA']) out.push({ id: `tokenguard, uncached ${alg}`, guard: 'tokenguard', alg, cache: false, engine: tg.engines[0], kind: 'tg-uncached' });
+      // Does jose's thread-pool offload win req/s when the server may use both cores (shared with autocannon)?
+      if (tg.engines.length > 1) {
+        for (const engine of tg.engines) out.push({ id: `tokenguard, uncached (${engine}), server unpinned`, guard: 'tokenguard', alg: 'RS256', cache: false, engine, kind: 'tg-unpinned', unpinned: true });
+      }
     }
     return out;
   };
@@ -123,7 +127,7 @@ async function httpBench(ctx, settings) {
       log(`http: ${fw} (${variants.map((v) => v.id).join(' | ')})`);
       const live = [];
       for (const v of variants) {
-        const server = startNode('http-server.mjs', [], { core: SERVER_CORE });
+        const server = startNode('http-server.mjs', [], { core: v.unpinned ? undefined : SERVER_CORE });
         v.server = server;
         try {
           const ready = await ask(server, { type: 'config', framework: fw, guard: v.guard, alg: v.alg, cache: v.cache, engine: v.engine, issuer: ISSUER, audience: AUDIENCE, jwksUri: ctx.jwks.url, pem: ctx.keys[v.alg].pem, jwk: ctx.keys[v.alg].jwk }, 30_000, 'ready');
@@ -142,17 +146,18 @@ async function httpBench(ctx, settings) {
         const order = live.map((_, i) => live[(i + r) % live.length]);
         for (const v of order) {
           const s = await measured(v.server, load, v.url, ctx.tokens[v.alg], settings.duration);
+          if (v.unpinned) s.foreign = NaN;
           (v.samples ??= []).push({ round: r, ...s });
         }
       }
       frameworks[fw] = summarizeFramework(variants);
       if (PROFILE) {
         // One extra run per server under the sampling profiler (after the timed rounds, so it costs them nothing).
-        for (const v of live.filter((x) => x.kind !== 'peer')) {
+        for (const v of live.filter((x) => x.kind !== 'peer' && !x.unpinned)) {
           await ask(v.server, { type: 'profile-start' });
           await loadRun(load, v.url, ctx.tokens[v.alg], Math.min(settings.duration, 3));
           const row = frameworks[fw].find((r) => r.id === v.id);
-          const { markdown } = await ask(v.server, { type: 'profile-stop', cpuUsPerOp: row.cpuPerReq }, 60_000);
+          const { markdown } = await ask(v.server, { type: 'profile-stop', cpuUsPerOp: row.cpuPerReq, top: Number(args.top ?? 15) }, 60_000);
           (profiles[fw] ??= []).push({ id: v.id, cpuPerReq: row.cpuPerReq, markdown });
         }
       }

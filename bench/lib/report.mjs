@@ -79,6 +79,34 @@ function summary(res) {
   return table(['target', 'measured', 'limit', 'result'], rows);
 }
 
+/** Answers to the questions of issue 9, computed from the numbers of this run. */
+function findings(res) {
+  const { micro, http } = res;
+  const out = [];
+  if (micro) {
+    for (const alg of micro.config.algs) {
+      const floor = floorUs(micro, alg);
+      const candidate = (r) => ['jose', 'jose-ko', 'fast-jwt'].includes(r.group) || r.group.startsWith('tg-uncached');
+      const cands = micro.rows.filter((r) => r.alg === alg && r.mode === 'seq' && !r.error && candidate(r));
+      const within = cands.filter((r) => r.cpuUs / floor <= TARGETS.uncachedVsFloor).map((r) => r.name);
+      out.push(`- **${alg}, uncached, one at a time**: floor ${f(floor)} µs CPU; ${cands.map((r) => `${r.name} ${f(r.cpuUs / floor, 2)}×`).join('; ')}. Within ${TARGETS.uncachedVsFloor}× of the floor: ${within.length ? within.join(', ') : 'none'}.`);
+      const seqNode = microRow(micro, alg, 'tg-uncached-node', 'seq') ?? microRow(micro, alg, 'tg-uncached', 'seq');
+      const inflNode = microRow(micro, alg, 'tg-uncached-node', 'inflight') ?? microRow(micro, alg, 'tg-uncached', 'inflight');
+      const inflJose = microRow(micro, alg, 'tg-uncached-jose', 'inflight');
+      const joseSeq = microRow(micro, alg, 'jose', 'seq');
+      const joseInfl = microRow(micro, alg, 'jose', 'inflight');
+      if (joseSeq && joseInfl) {
+        out.push(`  Thread pool (${micro.config.inflight} in flight): jose jwtVerify ${f(joseSeq.cpuUs)} → ${f(joseInfl.cpuUs)} µs CPU/op, ${int(joseSeq.opsPerSec)} → ${int(joseInfl.opsPerSec)} ops/s${inflJose && inflNode ? `; tokenguard uncached ${int(inflJose.opsPerSec)} ops/s with engine jose vs ${int(inflNode.opsPerSec)} with engine node (${f(inflJose.cpuUs)} vs ${f(inflNode.cpuUs)} µs CPU/op)` : seqNode ? `; tokenguard uncached ${int(seqNode.opsPerSec)} ops/s one at a time` : ''}.`);
+      }
+    }
+  }
+  const unpinned = http?.frameworks.express?.filter((v) => v.kind === 'tg-unpinned' && v.rounds) ?? [];
+  if (unpinned.length) {
+    out.push(`- **Thread-pool offload over HTTP, server free to use both cores** (Express, RS256 uncached): ${unpinned.map((v) => `${v.engine}: ${int(v.reqPerSec)} req/s, ${f(v.cpuPerReq)} µs CPU/req, p99 ${f(v.p99)} ms`).join('; ')}.`);
+  }
+  return out.join('\n');
+}
+
 function microTables(micro) {
   const out = [];
   out.push(`Settings: ${micro.config.uncachedOps} never-seen tokens per uncached round, ${int(micro.config.cachedOps)} cache hits per cached round over ${int(micro.config.rotation)} tokens, ${micro.config.rounds} rounds (median), ${micro.config.inflight} in flight for the concurrent mode.`);
@@ -124,6 +152,8 @@ export function renderReport(res) {
 - **Memory** (\`bench/memory.mjs\`, \`node --expose-gc\`): \`heapUsed\` after \`gc()\` before and after verifying 10,000 distinct RS256 tokens (held outside the heap until verified), then after 10,000 more (the cache is bounded at its default 10,000 entries).
 - **Unknown-kid flood**: Express + tokenguard (cached) under the same valid-token load, with and without a concurrent fixed-rate stream of correctly signed tokens with random kids (10 connections), alternating rounds; the JWKS server stays up and counts the fetches the flood causes.`);
   parts.push(`## Targets (issue 9)\n\n${summary(res)}`);
+  const answers = findings(res);
+  if (answers) parts.push(`## Findings (computed from this run)\n\n${answers}`);
   if (res.http) parts.push(`## HTTP: bare vs tokenguard vs peers\n\n${httpTables(res.http)}`);
   if (res.http?.profiles) {
     const out = ['## Where the server time goes (--profile)', 'One extra load run per server under the V8 sampling profiler; shares of the sampled CPU time, turned into µs per request with the median server CPU per request of the timed rounds.'];
