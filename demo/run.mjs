@@ -11,7 +11,7 @@
 import { parseArgs, USAGE, UsageError } from './lib/args.mjs';
 import { startTokenService, rotationTiming, TOKEN_TTL } from './lib/token-service.mjs';
 import { startApis } from './lib/apis.mjs';
-import { startTraffic } from './lib/traffic.mjs';
+import { mintToken, startTraffic } from './lib/traffic.mjs';
 import { createAuditCounter, renderBlock, renderPlain, takeSnapshot } from './lib/summary.mjs';
 import { createScreen } from './lib/screen.mjs';
 
@@ -58,6 +58,10 @@ async function main() {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // `pnpm demo | head` closes the pipe: stop cleanly instead of dying on EPIPE.
+  const onOutputError = () => void stop('output closed');
+  process.stdout.on('error', onOutputError);
+  process.stderr.on('error', onOutputError);
 
   async function shutdown(reason) {
     for (const t of timers) clearInterval(t);
@@ -93,7 +97,12 @@ async function main() {
   const audit = createAuditCounter();
   try {
     service = await startTokenService({ dataDir: args.dataDir, fresh: args.fresh, port: args.ports.issuer, timing });
-    closers.push(() => service.server.close());
+    closers.push(() => service.close());
+    if (stopping) return;
+    // Both clients must get a token before anything else starts: a clear error beats a screen full of failures.
+    await Promise.all(['reader', 'writer'].map((id) => mintToken(service.tokenUrl, id, service.secrets[id], 'orders:read').catch((err) => {
+      throw new Error(`the token service at ${service.url} gives client "${id}" no token: ${err?.cause?.message ?? err?.message ?? err}`);
+    })));
     if (stopping) return;
     const apis = await startApis({ issuer: service.url, jwks: timing.jwks }, args.ports, audit.onEvent);
     for (const api of apis) closers.push(() => api.close());
@@ -106,7 +115,7 @@ async function main() {
     traffic = startTraffic({ tokenUrl: service.tokenUrl, secrets: service.secrets, apis, rate: args.rate });
     state = { apis, issuer: { url: service.url }, traffic, audit, startedAt, last: undefined };
   } catch (err) {
-    process.stderr.write(`demo failed to start: ${err?.stack ?? err}\n`);
+    process.stderr.write(`demo failed to start: ${process.env.DEMO_DEBUG ? err?.stack : (err?.message ?? err)}\n`);
     await stop('startup failure');
     process.exitCode = 1;
     return;

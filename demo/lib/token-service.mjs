@@ -7,7 +7,7 @@
  * `--fresh` deletes it first.
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createIssuerServer, hashClientSecret } from '@tokenguard/issuer';
 import { AUDIENCE } from './apis.mjs';
@@ -71,18 +71,64 @@ async function loadSecrets(dir) {
 }
 
 /**
+ * Claims the data folder for this process (`demo.pid`), so two demos never rotate keys in one store at once.
+ * A pid file left by a demo that is gone is taken over.
+ * @param {string} dir
+ * @returns {Promise<() => Promise<void>>} releases the claim
+ */
+async function claimDataDir(dir) {
+  const file = join(dir, 'demo.pid');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      await writeFile(file, `${process.pid}\n`, { flag: 'wx' });
+      return () => unlink(file).catch(() => {});
+    } catch (err) {
+      if (err?.code !== 'EEXIST') throw err;
+    }
+    const pid = Number((await readFile(file, 'utf8').catch(() => '')).trim());
+    if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) {
+      throw new Error(`another demo (pid ${pid}) is using the data folder ${dir}; stop it, or pass --data-dir DIR`);
+    }
+    await unlink(file).catch(() => {});
+  }
+  throw new Error(`cannot claim the data folder ${dir} (demo.pid keeps coming back)`);
+}
+
+function isAlive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return err?.code === 'EPERM';
+  }
+}
+
+/**
  * Starts the token service.
  * @param {object} opts
  * @param {string} opts.dataDir the demo data folder (relative to the working directory)
  * @param {boolean} opts.fresh delete the folder first
  * @param {number} opts.port 0 picks a free port
  * @param {Timing} opts.timing
- * @returns {Promise<{ server: { url: string, close(): Promise<void> }, url: string, tokenUrl: string, secrets: { reader: string, writer: string }, resumed: boolean, dataDir: string }>}
+ * @returns {Promise<{ close: () => Promise<void>, url: string, tokenUrl: string, secrets: { reader: string, writer: string }, resumed: boolean, dataDir: string }>}
  */
 export async function startTokenService({ dataDir, fresh, port, timing }) {
   const dir = resolve(dataDir);
-  if (fresh) await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true, mode: 0o700 });
+  const release = await claimDataDir(dir);
+  try {
+    // Cleared only once claimed, so --fresh never pulls the store from under a running demo.
+    if (fresh) {
+      for (const entry of await readdir(dir)) if (entry !== 'demo.pid') await rm(join(dir, entry), { recursive: true, force: true });
+    }
+    return await start(dir, port, timing, release);
+  } catch (err) {
+    await release();
+    throw err;
+  }
+}
+
+async function start(dir, port, timing, release) {
   const { secrets, resumed } = await loadSecrets(dir);
   const clients = await Promise.all(CLIENTS.map(async (c) => ({
     clientId: c.clientId,
@@ -95,9 +141,17 @@ export async function startTokenService({ dataDir, fresh, port, timing }) {
     listen: { host: '127.0.0.1', port },
     dataDir: join(dir, 'issuer'),
     signing: { algorithm: 'ES256', rotateEvery: timing.rotateEvery, prePublish: timing.prePublish },
-    tokens: { defaultTtl: TOKEN_TTL, maxTtl: '10m' },
+    // Retired keys stay published for maxTtl after their last token: keep it short so the key set stays small.
+    tokens: { defaultTtl: TOKEN_TTL, maxTtl: TOKEN_TTL },
     clients,
   });
   const url = server.url;
-  return { server, url, tokenUrl: `${url}/oauth/token`, secrets, resumed, dataDir: dir };
+  const close = async () => {
+    try {
+      await server.close();
+    } finally {
+      await release();
+    }
+  };
+  return { close, url, tokenUrl: `${url}/oauth/token`, secrets, resumed, dataDir: dir };
 }

@@ -62,6 +62,31 @@ async function errorCode(res) {
 }
 
 /**
+ * Mints a brand-new token straight from the token endpoint (RFC 6749 §4.4, client_secret_basic), bypassing any
+ * cache. Rejects with a message that never holds the secret.
+ * @param {string} tokenUrl
+ * @param {string} clientId
+ * @param {string} secret
+ * @param {string} scope space-delimited
+ * @returns {Promise<string>} the access token
+ */
+export async function mintToken(tokenUrl, clientId, secret, scope) {
+  const res = await fetch(tokenUrl, {
+    method: 'POST',
+    headers: {
+      authorization: `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(secret)}`).toString('base64')}`,
+      'content-type': 'application/x-www-form-urlencoded',
+    },
+    body: new URLSearchParams({ grant_type: 'client_credentials', scope, audience: AUDIENCE }).toString(),
+    signal: AbortSignal.timeout(CALL_TIMEOUT_MS),
+  });
+  const body = await res.json().catch(() => undefined);
+  if (!res.ok) throw new Error(`token endpoint answered ${res.status}${typeof body?.error === 'string' ? ` ${body.error}` : ''}`);
+  if (typeof body?.access_token !== 'string') throw new Error('token endpoint sent no access_token');
+  return body.access_token;
+}
+
+/**
  * Starts the callers.
  * @param {object} opts
  * @param {string} opts.tokenUrl the issuer's token endpoint
@@ -129,25 +154,7 @@ export function startTraffic({ tokenUrl, secrets, apis, rate }) {
     track(call(api, kind));
   }, Math.max(5, Math.round(1000 / rate)));
 
-  /** Mints a brand-new reader token straight from the token endpoint (RFC 6749 §4.4, client_secret_basic). */
-  async function mint() {
-    const res = await fetch(tokenUrl, {
-      method: 'POST',
-      headers: {
-        authorization: `Basic ${Buffer.from(`reader:${secrets.reader}`).toString('base64')}`,
-        'content-type': 'application/x-www-form-urlencoded',
-      },
-      body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'orders:read', audience: AUDIENCE }).toString(),
-      signal: AbortSignal.timeout(CALL_TIMEOUT_MS),
-    });
-    if (!res.ok) {
-      await res.body?.cancel();
-      throw new Error(`token endpoint answered ${res.status}`);
-    }
-    const body = await res.json();
-    if (typeof body?.access_token !== 'string') throw new Error('token endpoint sent no access_token');
-    return body.access_token;
-  }
+  const mint = () => mintToken(tokenUrl, 'reader', secrets.reader, 'orders:read');
 
   const probeKind = { name: 'fresh token GET /orders', caller: 'reader', method: 'GET', expect: 200 };
   async function runProbe() {
