@@ -43,6 +43,9 @@ async function main() {
   let state;
   let traffic;
   let stopping;
+  // Shutdown waits for start-up to settle, so a Ctrl-C during start-up still closes whatever got started.
+  let markStarted;
+  const started = new Promise((resolve) => { markStarted = resolve; });
 
   const stop = (reason) => {
     stopping ??= shutdown(reason);
@@ -64,6 +67,7 @@ async function main() {
   process.stderr.on('error', onOutputError);
 
   async function shutdown(reason) {
+    await started;
     for (const t of timers) clearInterval(t);
     let snap;
     try {
@@ -83,6 +87,8 @@ async function main() {
         : `${snap.failures} failed calls, ${snap.rotationFailures} caused by rotation`;
       screen.line(`demo stopped (${reason}) after ${snap.elapsedSeconds}s: ${verdict}`);
       if (args.json) process.stdout.write(`${JSON.stringify({ reason, dataDir: service?.dataDir, resumed: service?.resumed, ...snap }, null, 2)}\n`);
+    } else {
+      screen.line(`demo stopped (${reason}) before it started`);
     }
     // Ctrl-C is a clean stop (exit 0); a timed run is a check: it fails when a call failed.
     process.exitCode = reason === 'duration' && snap && !snap.ok ? 1 : 0;
@@ -95,31 +101,37 @@ async function main() {
 
   const timing = rotationTiming(args.rotateEverySeconds, args.prePublish);
   const audit = createAuditCounter();
+  let startupError;
   try {
     service = await startTokenService({ dataDir: args.dataDir, fresh: args.fresh, port: args.ports.issuer, timing });
     closers.push(() => service.close());
-    if (stopping) return;
     // Both clients must get a token before anything else starts: a clear error beats a screen full of failures.
     await Promise.all(['reader', 'writer'].map((id) => mintToken(service.tokenUrl, id, service.secrets[id], 'orders:read').catch((err) => {
       throw new Error(`the token service at ${service.url} gives client "${id}" no token: ${err?.cause?.message ?? err?.message ?? err}`);
     })));
-    if (stopping) return;
     const apis = await startApis({ issuer: service.url, jwks: timing.jwks }, args.ports, audit.onEvent);
     for (const api of apis) closers.push(() => api.close());
-    if (stopping) return;
-    screen.line(`tokenguard demo: token service ${service.url} (data folder ${service.dataDir}, ${service.resumed ? 'resumed' : 'new'}), ` +
-      `signing key rotates every ${timing.rotateEvery} (published ${timing.prePublish} ahead; APIs refresh keys every ${timing.jwks.cacheMaxAge})`);
-    if (!args.prePublish) screen.line('--no-prepublish: new keys sign at once and the APIs cache keys for 10 minutes, so rotations WILL fail');
-    // The line scripts wait for (the live block of a terminal repeats it).
-    screen.line(`metrics: ${apis.map((a) => `${a.framework}=${a.metricsUrl}`).join(' ')} issuer=${service.url}/metrics`);
-    traffic = startTraffic({ tokenUrl: service.tokenUrl, secrets: service.secrets, apis, rate: args.rate });
-    state = { apis, issuer: { url: service.url }, traffic, audit, startedAt, last: undefined };
+    if (!stopping) {
+      screen.line(`tokenguard demo: token service ${service.url} (data folder ${service.dataDir}, ${service.resumed ? 'resumed' : 'new'}), ` +
+        `signing key rotates every ${timing.rotateEvery} (published ${timing.prePublish} ahead; APIs refresh keys every ${timing.jwks.cacheMaxAge})`);
+      if (!args.prePublish) screen.line('--no-prepublish: new keys sign at once and the APIs cache keys for 10 minutes, so rotations WILL fail');
+      // The line scripts wait for (the live block of a terminal repeats it).
+      screen.line(`metrics: ${apis.map((a) => `${a.framework}=${a.metricsUrl}`).join(' ')} issuer=${service.url}/metrics`);
+      traffic = startTraffic({ tokenUrl: service.tokenUrl, secrets: service.secrets, apis, rate: args.rate });
+      state = { apis, issuer: { url: service.url }, traffic, audit, startedAt, last: undefined };
+    }
   } catch (err) {
-    process.stderr.write(`demo failed to start: ${process.env.DEMO_DEBUG ? err?.stack : (err?.message ?? err)}\n`);
+    startupError = err;
+  } finally {
+    markStarted();
+  }
+  if (startupError !== undefined) {
+    process.stderr.write(`demo failed to start: ${process.env.DEMO_DEBUG ? startupError?.stack : (startupError?.message ?? startupError)}\n`);
     await stop('startup failure');
     process.exitCode = 1;
     return;
   }
+  if (stopping) return;
 
   const curlLines = () => {
     const token = traffic.probe.lastToken;
