@@ -134,6 +134,10 @@ export function renderBlock(snap) {
       (f.scrapeError ? `  (metrics: ${f.scrapeError})` : ''),
     );
   }
+  lines.push(
+    'accepted/rejected, scope-denied: the API\'s own tokenguard_* metrics · rot-fail: key_not_found + signature_invalid + jwks_unavailable',
+    'keys+/-: key.added/key.removed audit events · signers: signing keys seen in accepted tokens · calls: what the callers got (ok/refused as expected/unexpected)',
+  );
   const bad = snap.frameworks.flatMap((f) => Object.entries(f.callers.unexpectedBy).map(([k, v]) => `${f.framework} ${k} ×${v}`));
   if (bad.length > 0) lines.push('', `unexpected answers: ${bad.slice(0, 6).join('; ')}`);
   return lines;
