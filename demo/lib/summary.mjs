@@ -85,7 +85,7 @@ export async function takeSnapshot(state) {
     issuerView = { ...issuerView, url: issuer.url, metricsUrl: `${issuer.url}/metrics`, scrapeError: String(err?.message ?? err) };
   }
   // Rotations the callers have seen: each change of the kid that signs freshly minted tokens.
-  issuerView.signerChangesSeen = Math.max(0, traffic.probe.signerKids.length - 1);
+  issuerView.signerChangesSeen = traffic.probe.signerChanges;
   issuerView.freshTokensMinted = traffic.probe.mints;
   issuerView.mintErrors = traffic.probe.mintErrors;
 

@@ -93,7 +93,7 @@ export async function mintToken(tokenUrl, clientId, secret, scope) {
  * @param {{ reader: string, writer: string }} opts.secrets client secrets
  * @param {{ framework: string, url: string }[]} opts.apis
  * @param {number} opts.rate calls per second, all APIs together
- * @returns {{ stats: Record<string, CallerStats>, probe: { signerKids: string[], lastToken: string | undefined, mints: number, mintErrors: number, lastMintedAt: number }, skipped: () => number, stop: () => Promise<void> }}
+ * @returns {{ stats: Record<string, CallerStats>, probe: { lastKid: string | undefined, signerChanges: number, lastToken: string | undefined, mints: number, mintErrors: number, lastMintedAt: number }, skipped: () => number, stop: () => Promise<void> }}
  */
 export function startTraffic({ tokenUrl, secrets, apis, rate }) {
   /** @type {Record<string, CallerStats>} */
@@ -102,7 +102,7 @@ export function startTraffic({ tokenUrl, secrets, apis, rate }) {
     reader: createTokenProvider({ tokenUrl, clientId: 'reader', clientSecret: secrets.reader, scopes: ['orders:read'], audience: AUDIENCE }),
     writer: createTokenProvider({ tokenUrl, clientId: 'writer', clientSecret: secrets.writer, scopes: ['orders:read', 'orders:write'], audience: AUDIENCE }),
   };
-  const probe = { signerKids: [], lastToken: undefined, mints: 0, mintErrors: 0, lastMintedAt: 0 };
+  const probe = { lastKid: undefined, signerChanges: 0, lastToken: undefined, mints: 0, mintErrors: 0, lastMintedAt: 0 };
   const inFlight = new Set();
   let stopped = false;
   let skipped = 0;
@@ -168,8 +168,10 @@ export function startTraffic({ tokenUrl, secrets, apis, rate }) {
     probe.mints++;
     probe.lastToken = token;
     probe.lastMintedAt = Date.now();
+    // Each change of the kid that signs brand-new tokens is one rotation, as the callers see it.
     const kid = String(decodeProtectedHeader(token).kid ?? '');
-    if (probe.signerKids.at(-1) !== kid) probe.signerKids.push(kid);
+    if (probe.lastKid !== undefined && probe.lastKid !== kid) probe.signerChanges++;
+    probe.lastKid = kid;
     await Promise.all(apis.map(async (api) => {
       try {
         const res = await fetch(`${api.url}/orders`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(CALL_TIMEOUT_MS) });
@@ -180,13 +182,13 @@ export function startTraffic({ tokenUrl, secrets, apis, rate }) {
     }));
   }
   let probing = false;
-  const probeTimer = setInterval(() => {
-    if (probing) return;
+  const startProbe = () => {
+    if (probing || stopped) return;
     probing = true;
-    const p = runProbe().finally(() => { probing = false; });
-    track(p);
-  }, 1000);
-  track(runProbe());
+    track(runProbe().finally(() => { probing = false; }));
+  };
+  const probeTimer = setInterval(startProbe, 1000);
+  startProbe();
 
   return {
     stats,
