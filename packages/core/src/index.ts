@@ -20,4 +20,4 @@ export { createTelemetry } from './telemetry.js';
 export type { TelemetryOptions } from './telemetry.js';
 export type { Telemetry } from './lib/telemetry.js';
 export { metricsRegistry, renderMetrics, tokenguardMetrics, DEFAULT_METRICS_PREFIX, VERIFY_DURATION_BUCKETS, REMAINING_LIFETIME_BUCKETS } from './metrics.js';
-export type { MetricsOption, TokenguardMetrics } from './metrics.js';
+export type { MetricsOption, TokenguardMetrics, AnyRegistry } from './metrics.js';

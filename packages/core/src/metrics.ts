@@ -5,8 +5,9 @@
  * shares the same objects, because prom-client throws on a second registration of a name. A metric of the same
  * name that something else already registered (another copy of this package, say) is reused when its type fits.
  */
-import { Counter, Gauge, Histogram, register as globalRegistry, type Registry } from 'prom-client';
+import { Counter, Gauge, register as globalRegistry, type Histogram, type Registry, type RegistryContentType } from 'prom-client';
 import { ERROR_CODES } from './errors.js';
+import { deferredCounter, deferredHistogram } from './lib/deferred-metrics.js';
 
 /** Default metric-name prefix. */
 export const DEFAULT_METRICS_PREFIX = 'tokenguard_';
@@ -39,12 +40,15 @@ export const OTHER_LABEL = 'other';
 /** At most this many distinct `route` label values per registry, so a misbehaving adapter cannot blow up cardinality. */
 export const MAX_ROUTE_LABELS = 200;
 
+/** A prom-client registry of either exposition format (Prometheus text or OpenMetrics). */
+export type AnyRegistry = Registry<RegistryContentType>;
+
 /** The `metrics` option of the verifier and the adapters: `false` disables metrics. */
-export type MetricsOption = false | { registry?: Registry; prefix?: string } | undefined;
+export type MetricsOption = false | { registry?: AnyRegistry; prefix?: string } | undefined;
 
 /** All tokenguard metrics of one registry and prefix. */
 export interface TokenguardMetrics {
-  readonly registry: Registry;
+  readonly registry: AnyRegistry;
   readonly prefix: string;
   /** `validations_total{issuer,outcome}`. */
   readonly validations: Counter<'issuer' | 'outcome'>;
@@ -72,7 +76,7 @@ export interface TokenguardMetrics {
   readonly routes: Set<string>;
 }
 
-const byRegistry = new WeakMap<Registry, Map<string, TokenguardMetrics>>();
+const byRegistry = new WeakMap<AnyRegistry, Map<string, TokenguardMetrics>>();
 
 /**
  * The registry a `metrics` option points at: undefined for `false`, the given one, else prom-client's global
@@ -80,13 +84,13 @@ const byRegistry = new WeakMap<Registry, Map<string, TokenguardMetrics>>();
  * @example
  * const registry = metricsRegistry(options.metrics); // prom-client's `register` by default
  */
-export function metricsRegistry(option: MetricsOption): Registry | undefined {
+export function metricsRegistry(option: MetricsOption): AnyRegistry | undefined {
   if (option === false) return undefined;
   if (option !== undefined && (option === null || typeof option !== 'object')) {
     throw new TypeError('"metrics" must be false or an object { registry?, prefix? }');
   }
   const registry = option?.registry ?? globalRegistry;
-  if (typeof (registry as Partial<Registry>).getSingleMetric !== 'function' || typeof (registry as Partial<Registry>).metrics !== 'function') {
+  if (typeof (registry as Partial<AnyRegistry>).getSingleMetric !== 'function' || typeof (registry as Partial<AnyRegistry>).metrics !== 'function') {
     throw new TypeError('"metrics.registry" must be a prom-client Registry');
   }
   return registry;
@@ -98,7 +102,7 @@ export function metricsRegistry(option: MetricsOption): Registry | undefined {
  * const { contentType, body } = await renderMetrics(registry);
  * res.setHeader('content-type', contentType); res.end(body);
  */
-export async function renderMetrics(registry: Registry = globalRegistry): Promise<{ contentType: string; body: string }> {
+export async function renderMetrics(registry: AnyRegistry = globalRegistry): Promise<{ contentType: string; body: string }> {
   return { contentType: registry.contentType, body: await registry.metrics() };
 }
 
@@ -124,7 +128,7 @@ function checkPrefix(prefix: unknown): string {
 
 type MetricKind = 'counter' | 'gauge' | 'histogram';
 
-function reuseOrCreate<T>(registry: Registry, name: string, type: MetricKind, labelNames: readonly string[], create: () => T): T {
+function reuseOrCreate<T>(registry: AnyRegistry, name: string, type: MetricKind, labelNames: readonly string[], create: () => T): T {
   const existing = registry.getSingleMetric(name) as unknown as { type?: string; labelNames?: readonly string[] } | undefined;
   if (existing === undefined) return create();
   const labels = existing.labelNames ?? [];
@@ -139,7 +143,7 @@ function reuseOrCreate<T>(registry: Registry, name: string, type: MetricKind, la
  * @example
  * const m = tokenguardMetrics(new Registry()); m.validations.labels('https://idp/', 'accepted').inc();
  */
-export function tokenguardMetrics(registry: Registry = globalRegistry, prefix?: string): TokenguardMetrics {
+export function tokenguardMetrics(registry: AnyRegistry = globalRegistry, prefix?: string): TokenguardMetrics {
   const p = checkPrefix(prefix);
   let perPrefix = byRegistry.get(registry);
   if (perPrefix === undefined) byRegistry.set(registry, (perPrefix = new Map()));
@@ -147,23 +151,26 @@ export function tokenguardMetrics(registry: Registry = globalRegistry, prefix?: 
   // After `registry.clear()` (common between tests) the cached objects are no longer registered: build again.
   if (known !== undefined && stillRegistered(known)) return known;
 
-  const registers = [registry];
+  const registers = [registry as Registry];
   // Kept across a rebuild, so a reused jwks_age_seconds gauge (whose collect reads this map) stays right.
   const jwksLastGood = known?.jwksLastGood ?? new Map<string, number>();
   const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]): Counter<L> =>
     reuseOrCreate(registry, p + name, 'counter', labelNames, () => new Counter<L>({ name: p + name, help, labelNames, registers }));
+  // Hot-path metrics: updated through pre-bound slots, folded into prom-client at collect time.
+  const hotCounter = <L extends string>(name: string, help: string, labelNames: readonly L[]): Counter<L> =>
+    reuseOrCreate(registry, p + name, 'counter', labelNames, () => deferredCounter<L>({ name: p + name, help, labelNames, registers }));
   const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[], collect?: (this: Gauge<L>) => void): Gauge<L> =>
     reuseOrCreate(registry, p + name, 'gauge', labelNames, () =>
       new Gauge<L>({ name: p + name, help, labelNames, registers, ...(collect ? { collect } : {}) }));
   const histogram = <L extends string>(name: string, help: string, labelNames: readonly L[], buckets: readonly number[]): Histogram<L> =>
     reuseOrCreate(registry, p + name, 'histogram', labelNames, () =>
-      new Histogram<L>({ name: p + name, help, labelNames, buckets: [...buckets], registers }));
+      deferredHistogram<L>({ name: p + name, help, labelNames, buckets, registers }));
 
   const metrics: TokenguardMetrics = {
     registry,
     prefix: p,
-    validations: counter(NAMES.validations, 'Token validations by configured issuer and outcome (accepted|rejected); cache hits included.', ['issuer', 'outcome']),
-    rejections: counter(NAMES.rejections, 'Rejected requests by error code.', ['reason']),
+    validations: hotCounter(NAMES.validations, 'Token validations by configured issuer and outcome (accepted|rejected); cache hits included.', ['issuer', 'outcome']),
+    rejections: hotCounter(NAMES.rejections, 'Rejected requests by error code.', ['reason']),
     verifyDuration: histogram(NAMES.verifyDuration, 'Time to verify a request, by verified-token cache hit or miss.', ['cache'], VERIFY_DURATION_BUCKETS),
     remainingLifetime: histogram(NAMES.remainingLifetime, 'Seconds left until exp of accepted tokens.', ['issuer'], REMAINING_LIFETIME_BUCKETS),
     jwksFetches: counter(NAMES.jwksFetches, 'Key-set fetches by issuer and outcome (ok|error|stale: last good set kept serving).', ['issuer', 'outcome']),

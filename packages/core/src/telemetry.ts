@@ -2,21 +2,23 @@
  * `createTelemetry()`: the one object through which the verifier, key sources and adapters count and audit.
  * Metrics come from {@link tokenguardMetrics} (shared per registry), events from {@link createAudit}.
  *
- * Hot path: every labelled child is bound once here (per configured issuer, per error code, per cache value),
- * so `accepted()` on a cache hit is three pre-bound prom-client updates and, only when auditing, one event.
+ * Hot path: every labelled child is bound once here (per configured issuer, per error code, per cache value) as a
+ * slot that adds up locally and is folded into prom-client at scrape time (lib/deferred-metrics.ts), so
+ * `accepted()` on a cache hit is three additions and, only when auditing, one event.
  */
-import type { Gauge, Registry } from 'prom-client';
+import type { Gauge } from 'prom-client';
 import type { AuditEvent, Logger } from './types.js';
 import type { Telemetry } from './lib/telemetry.js';
 import { noopTelemetry } from './lib/telemetry.js';
 import { ERROR_TABLE, type TokenErrorCode } from './errors.js';
 import { createAudit, isAuditEventType } from './lib/audit.js';
-import { tokenguardMetrics, metricsRegistry, ANOMALY_KINDS, MAX_ROUTE_LABELS, OTHER_LABEL, UNKNOWN_LABEL, type TokenguardMetrics } from './metrics.js';
+import { counterSlot, histogramSlot, type CounterSlot, type HistogramSlot } from './lib/deferred-metrics.js';
+import { tokenguardMetrics, metricsRegistry, ANOMALY_KINDS, MAX_ROUTE_LABELS, OTHER_LABEL, UNKNOWN_LABEL, type TokenguardMetrics, type MetricsOption } from './metrics.js';
 
 /** Options of {@link createTelemetry}. */
 export interface TelemetryOptions {
   /** `false` disables metrics. Default: prom-client's global `register`, prefix `tokenguard_`. */
-  metrics?: false | { registry?: Registry; prefix?: string };
+  metrics?: MetricsOption;
   /** A pino-compatible logger. */
   logger?: Logger;
   /** Called with every audit event. */
@@ -25,8 +27,8 @@ export interface TelemetryOptions {
   issuers: readonly string[];
 }
 
-type Inc = { inc(value?: number): void };
-type Observe = { observe(value: number): void };
+type Inc = CounterSlot;
+type Observe = HistogramSlot;
 
 interface IssuerChildren {
   readonly label: string;
@@ -36,12 +38,15 @@ interface IssuerChildren {
 }
 
 function bindIssuer(m: TokenguardMetrics, label: string): IssuerChildren {
-  const accepted = m.validations.labels(label, 'accepted');
-  const rejected = m.validations.labels(label, 'rejected');
   // Both outcomes appear at 0 from the start, so rate() and increase() see the first request.
-  accepted.inc(0);
-  rejected.inc(0);
-  return { label, accepted, rejected, lifetime: m.remainingLifetime.labels(label) };
+  m.validations.labels(label, 'accepted').inc(0);
+  m.validations.labels(label, 'rejected').inc(0);
+  return {
+    label,
+    accepted: counterSlot(m.validations, { issuer: label, outcome: 'accepted' }),
+    rejected: counterSlot(m.validations, { issuer: label, outcome: 'rejected' }),
+    lifetime: histogramSlot(m.remainingLifetime, { issuer: label }),
+  };
 }
 
 interface Bound {
@@ -57,12 +62,12 @@ function bindAll(m: TokenguardMetrics, configured: readonly string[]): Bound {
   const issuers = new Map<string, IssuerChildren>();
   for (const issuer of configured) issuers.set(issuer, bindIssuer(m, issuer));
   const reasons = new Map<TokenErrorCode, Inc>();
-  for (const code of Object.keys(ERROR_TABLE) as TokenErrorCode[]) reasons.set(code, m.rejections.labels(code));
+  for (const code of Object.keys(ERROR_TABLE) as TokenErrorCode[]) reasons.set(code, counterSlot(m.rejections, { reason: code }));
   let unknown: IssuerChildren | undefined;
   return {
     issuers,
-    hit: m.verifyDuration.labels('hit'),
-    miss: m.verifyDuration.labels('miss'),
+    hit: histogramSlot(m.verifyDuration, { cache: 'hit' }),
+    miss: histogramSlot(m.verifyDuration, { cache: 'miss' }),
     reasons,
     issuer: (issuer) => (issuer !== undefined ? issuers.get(issuer) : undefined) ?? (unknown ??= bindIssuer(m, UNKNOWN_LABEL)),
   };
