@@ -2,7 +2,12 @@
  * Command-line flags of the demo. Everything has a default, so `node demo/run.mjs` alone runs it.
  */
 
+import { fileURLToPath } from 'node:url';
+
 const UNITS = { ms: 0.001, s: 1, m: 60, h: 3600 };
+
+/** `.demo-data` at the repository root, wherever the demo is started from (git ignores it). */
+export const DEFAULT_DATA_DIR = fileURLToPath(new URL('../../.demo-data', import.meta.url));
 
 /**
  * Parses a duration: a bare number is seconds, a string takes a unit (`500ms`, `20s`, `2m`, `1h`).
@@ -36,7 +41,8 @@ Options:
                       (the live lines then go to stderr)
   --rate N            calls per second, all APIs together (1..200). Default 30
   --rotate-every D    signing-key rotation period (1s..1h). Default 5s
-  --data-dir DIR      the token service's data folder. Default .demo-data (resumed on the next run)
+  --data-dir DIR      the token service's data folder. Default .demo-data at the repository root
+                      (resumed on the next run)
   --fresh             delete the data folder first (start clean)
   --issuer-port P     port of the token service (default 0: a free port)
   --express-port P    port of the Express API (default 0)
@@ -77,7 +83,7 @@ function parsePort(value, flag) {
 export function parseArgs(argv) {
   /** @type {DemoArgs} */
   const args = {
-    durationSeconds: undefined, json: false, rate: 30, rotateEverySeconds: 5, dataDir: '.demo-data', fresh: false,
+    durationSeconds: undefined, json: false, rate: 30, rotateEverySeconds: 5, dataDir: DEFAULT_DATA_DIR, fresh: false,
     ports: { issuer: 0, express: 0, koa: 0, fastify: 0 }, curl: true, prePublish: true, help: false,
   };
   const list = [...argv];
