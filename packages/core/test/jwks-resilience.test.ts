@@ -144,6 +144,18 @@ describe('single-flight and new keys', () => {
     expect(server.hits() - before).toBe(2);
   });
 
+  it('a header alg no key-set key can serve (HS256, none) never triggers a fetch', async () => {
+    const telemetry = recordTelemetry();
+    const src = createKeySource({ issuer: server.url, jwksUri: server.jwksUrl, algorithms: ['RS256', 'HS256', 'none'], jwks: { cooldown: '0s' } }, { telemetry });
+    sources.push(src);
+    await src.resolve({ alg: 'RS256', kid: a.kid });
+    const before = server.hits();
+    for (const header of [{ alg: 'HS256' }, { alg: 'HS256', kid: a.kid }, { alg: 'none' }, { alg: 'HS256', kid: 'x' }]) {
+      expect((await outcome(src.resolve(header))).code).toBe('key_not_found');
+    }
+    expect(server.hits()).toBe(before);
+  });
+
   it('a request that started the fetch itself does not fetch twice for an unknown kid', async () => {
     const { src } = source();
     const before = server.hits();

@@ -14,6 +14,9 @@ const RSA_ALGS = new Set(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'])
 const EC_ALG_BY_CURVE: Readonly<Record<string, string>> = { 'P-256': 'ES256', 'P-384': 'ES384', 'P-521': 'ES512' };
 const OKP_ALGS_BY_CURVE: Readonly<Record<string, readonly string[]>> = { Ed25519: ['EdDSA', 'Ed25519'] };
 
+/** Every algorithm a key from a key set can serve. Anything else (HS*, none, unknown) never matches one. */
+export const KEY_SET_ALGORITHMS: ReadonlySet<string> = new Set([...RSA_ALGS, ...Object.values(EC_ALG_BY_CURVE), ...Object.values(OKP_ALGS_BY_CURVE).flat()]);
+
 /** Smallest RSA modulus accepted, in bits (RFC 7518 §3.3; jose refuses smaller keys at verify time). */
 export const MIN_RSA_BITS = 2048;
 

@@ -3,7 +3,7 @@
  * Shared by the static and the remote key sources.
  */
 import type { JWSHeaderParameters } from 'jose';
-import { checkJwk, defaultAlgorithm, importFor, keyFitsAlg, thumbprint, type CheckedJwk, type JwkRejection } from './jwk-import.js';
+import { checkJwk, defaultAlgorithm, KEY_SET_ALGORITHMS, importFor, keyFitsAlg, thumbprint, type CheckedJwk, type JwkRejection } from './jwk-import.js';
 import type { ResolvedKey } from './key-source.js';
 
 /** A key of a set. Survives a refresh as the same object when its kid and thumbprint are unchanged. */
@@ -154,7 +154,8 @@ export type Selection = { entry: KeyEntry } | { miss: 'unknown' | 'no_fit' | 'am
  */
 export function selectKey(set: KeySet | undefined, header: JWSHeaderParameters, algorithms: ReadonlySet<string>): Selection {
   const alg = header.alg;
-  if (typeof alg !== 'string' || !algorithms.has(alg)) return { miss: 'no_fit' };
+  // An alg no key-set key can serve (HS*, 'none', unknown) never triggers a refetch.
+  if (typeof alg !== 'string' || !algorithms.has(alg) || !KEY_SET_ALGORITHMS.has(alg)) return { miss: 'no_fit' };
   const kid: unknown = Object.prototype.hasOwnProperty.call(header, 'kid') ? header.kid : undefined;
   if (kid !== undefined) {
     if (typeof kid !== 'string' || kid.length === 0 || kid.length > MAX_KID_LENGTH) return { miss: 'bad_kid' };
