@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { decodeProtectedHeader } from 'jose';
 import { parseProm, samplesOf, type PromText } from '../helpers/prom';
 
 const ROOT = resolve(__dirname, '../..');
@@ -49,12 +50,11 @@ afterAll(() => {
 
 type Exit = { code: number | null; signal: NodeJS.Signals | null };
 
-/** Starts `node demo/run.mjs --json <args>` on a fresh data folder; the live lines are on stderr. */
-function startDemo(args: string[]) {
+/** Starts `node demo/run.mjs --json <args>` on a fresh data folder (or `dataDir`); the live lines are on stderr. */
+function startDemo(args: string[], dataDir = mkdtempSync(join(tmpdir(), 'tokenguard-demo-'))) {
   const missing = PACKAGES.filter((p) => !existsSync(join(ROOT, 'packages', p, 'dist', 'index.js')));
   if (missing.length > 0) throw new Error(`build first (pnpm exec tsc -b): no dist for ${missing.join(', ')}`);
-  const dataDir = mkdtempSync(join(tmpdir(), 'tokenguard-demo-'));
-  dataDirs.push(dataDir);
+  if (!dataDirs.includes(dataDir)) dataDirs.push(dataDir);
   const proc = spawn(process.execPath, ['demo/run.mjs', '--json', '--data-dir', dataDir, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(proc);
   const out = { stdout: '', stderr: '' };
@@ -77,16 +77,16 @@ function startDemo(args: string[]) {
     if (line === undefined) return undefined;
     return Object.fromEntries([...line.matchAll(/(\w+)=(http:\/\/127\.0\.0\.1:\d+\/metrics)/g)].map((m) => [m[1]!, m[2]!]));
   }, output);
-  return { proc, out, output, exit, urls };
+  return { proc, out, output, exit, urls, dataDir };
 }
 
 interface Summary {
-  reason: string; ok: boolean; failures: number; rotationFailures: number;
+  reason: string; resumed: boolean; ok: boolean; failures: number; rotationFailures: number;
   issuer: { signerChangesSeen: number };
   frameworks: { framework: string; accepted: number; scopeDenials: number; rotationFailures: number }[];
 }
 
-test('the demo shows accepted calls and scope denials on all three APIs, survives key rotations, and stops cleanly on SIGINT', async () => {
+test('the demo shows accepted calls and scope denials on all three APIs, survives key rotations, stops cleanly on SIGINT, and resumes its data folder', async () => {
   const startedAt = Date.now();
   const demo = startDemo(['--duration', '60s', '--rotate-every', '2s', '--rate', '20']);
   const { proc, out, output } = demo;
@@ -154,6 +154,20 @@ test('the demo shows accepted calls and scope denials on all three APIs, survive
   }
   // The JSON summary never carries a token.
   expect(out.stdout).not.toMatch(/eyJ[\w-]*\.[\w-]*\./);
+  expect(summary.resumed).toBe(false);
+
+  // 7. A second run resumes the data folder: the same clients authenticate, and the key that signed the first
+  //    run's curl token is still published by the token service (it stays until that token has expired).
+  const again = startDemo(['--duration', '60s', '--rate', '10', '--no-curl'], demo.dataDir);
+  const urls2 = await again.urls();
+  const jwksUrl = urls2.issuer!.replace(/\/metrics$/, '/.well-known/jwks.json');
+  const jwks = (await (await fetch(jwksUrl, { signal: AbortSignal.timeout(3000) })).json()) as { keys: { kid: string }[] };
+  expect(jwks.keys.map((k) => k.kid)).toContain(decodeProtectedHeader(curl.token).kid);
+  again.proc.kill('SIGINT');
+  expect(await again.exit(10_000)).toEqual({ code: 0, signal: null });
+  const summary2 = JSON.parse(again.out.stdout) as Summary;
+  expect(summary2.resumed).toBe(true);
+  expect(summary2.failures).toBe(0);
 }, 45_000);
 
 // The check above is only worth something if it can fail: break rotation on purpose and the same numbers show it.
