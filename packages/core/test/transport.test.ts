@@ -163,7 +163,7 @@ describe('bearer token transport (RFC 6750) over real HTTP', () => {
     ['custom getToken, no cookie', '/cookie', () => ['', H(`Bearer ${token}`), undefined], 401, 'token_missing'],
     ['custom getToken that throws', '/throwing', () => ['', [], undefined], 400, 'invalid_request'],
   ] as const)('%s', async (_n, path, build, status, code) => {
-    const [query, headers, opts] = build();
+    const [query, headers, opts] = build() as unknown as [string, string[], { method?: string; body?: string; type?: string } | undefined];
     const r = await request(server.url, `${path}${query}`, [...headers], opts ?? {});
     expect(r.status).toBe(status);
     expect(r.body.code).toBe(code);
