@@ -146,7 +146,7 @@ it('rotates keys under steady load with zero false rejections', async () => {
   expect(newRejected).toEqual([]);
   expect(oldWrongly).toEqual([]);
   expect(oldStillAccepted).toEqual([]);
-  expect(removalSeenAt - removeAt).toBeLessThanOrEqual(CACHE_MAX_AGE_MS + 500);
+  expect(removalSeenAt - removeAt).toBeLessThanOrEqual(CACHE_MAX_AGE_MS + 1000); // refresh-ahead at <= 85 % of it, plus CI slack
   expect(oldAfterSeen.length).toBeGreaterThan(100);
   expect(newSamples.length).toBeGreaterThan(500);
   expect(samples.length).toBeGreaterThanOrEqual(planned * 0.9);

@@ -132,7 +132,7 @@ describe('discovery', () => {
     const { src } = source(server.url);
     const o = await outcome(src.resolve({ alg: 'RS256', kid: a.kid }));
     expect(o.code).toBe('jwks_unavailable');
-    expect(o.ms).toBeLessThan(TIMEOUT_MS + 150);
+    expect(o.ms).toBeLessThan(TIMEOUT_MS + 300); // each step alone fits in the timeout: only a shared deadline fails here
   });
 
   it('does not follow a redirect of the metadata document', async () => {

@@ -11,6 +11,8 @@ import { startJwksServer, recordTelemetry, outcome, sleep, until, type JwksServe
 
 const ALGS = ['RS256', 'PS256', 'ES256', 'EdDSA'];
 const TIMEOUT_MS = 400;
+/** Event-loop slack on a busy 2-core CI machine. */
+const SLACK_MS = 400;
 const jwksOpts = { timeout: `${TIMEOUT_MS}ms`, cooldown: '200ms', cacheMaxAge: '10m' };
 
 let server: JwksServer;
@@ -59,7 +61,7 @@ describe('cold start: the key set cannot be had', () => {
     const { src, telemetry } = source();
     const o = await outcome(src.resolve({ alg: 'RS256', kid: a.kid }));
     expect(o.code).toBe('jwks_unavailable');
-    expect(o.ms).toBeLessThan(TIMEOUT_MS + 300);
+    expect(o.ms).toBeLessThan(TIMEOUT_MS + SLACK_MS);
     expect(o.retryAfter).toBeGreaterThanOrEqual(1);
     const h = src.health();
     expect(h.state).toBe('unavailable');
@@ -90,7 +92,7 @@ describe('cold start: the key set cannot be had', () => {
     const o = await outcome(src.resolve({ alg: 'RS256', kid: a.kid }));
     expect(o.code).toBe('jwks_unavailable');
     expect(o.ms).toBeGreaterThanOrEqual(TIMEOUT_MS - 20);
-    expect(o.ms).toBeLessThan(TIMEOUT_MS + 250);
+    expect(o.ms).toBeLessThan(TIMEOUT_MS + SLACK_MS);
     // the fetch gives up at the same deadline; its failure lands a moment later
     expect(await until(() => src.health().lastError !== undefined, 500)).toBe(true);
     expect(src.health().lastError).toMatch(/timed out/);
@@ -177,10 +179,10 @@ describe('endpoint down after a warm cache', () => {
     await sleep(250); // past the cooldown
     const unknown = await outcome(src.resolve({ alg: 'RS256', kid: b.kid }));
     expect(unknown.code).toBe('jwks_unavailable');
-    expect(unknown.ms).toBeLessThan(TIMEOUT_MS + 250);
+    expect(unknown.ms).toBeLessThan(TIMEOUT_MS + SLACK_MS);
     const known = await outcome(src.resolve({ alg: 'RS256', kid: a.kid }));
     expect(known.code).toBe('resolved');
-    expect(known.ms).toBeLessThan(50);
+    expect(known.ms).toBeLessThan(TIMEOUT_MS / 2); // never waits on the failing fetch
     expect(await src.resolve({ alg: 'RS256', kid: a.kid })).toBe(ra);
     expect(src.isCurrent(ra)).toBe(true);
     expect(await until(() => src.health().state === 'stale', 500)).toBe(true);

@@ -81,7 +81,7 @@ describe('unknown-kid flood', () => {
     expect(fetches).toBeGreaterThanOrEqual(1);
     expect(fetches).toBeLessThanOrEqual(Math.ceil(result.elapsed / COOLDOWN_MS) + 1);
     expect([...result.codes.keys()]).toEqual(['jwks_unavailable']);
-    expect(result.slowest).toBeLessThan(TIMEOUT_MS + 200);
+    expect(result.slowest).toBeLessThan(TIMEOUT_MS + 400);
     const o = await outcome(src.resolve({ alg: 'RS256', kid: randomKid(-1) }));
     expect(o.retryAfter).toBeGreaterThanOrEqual(1);
     expect(await src.resolve({ alg: 'RS256', kid: a.kid })).toBe(ra);
@@ -174,7 +174,7 @@ describe('stale-if-error', () => {
     await sleep(450);
     const during = await outcome(src.resolve({ alg: 'RS256', kid: a.kid }));
     expect(during.code).toBe('resolved');
-    expect(during.ms).toBeLessThan(50);
+    expect(during.ms).toBeLessThan(200);
     expect(src.isCurrent(ra)).toBe(true);
     const h = src.health();
     expect(h.state).toBe('stale');
@@ -197,12 +197,12 @@ describe('stale-if-error', () => {
 
 describe('refresh-ahead', () => {
   it('refreshes in the background before cacheMaxAge: no request waits on a fetch', async () => {
-    const { src } = source({ cacheMaxAge: '300ms' });
+    const { src } = source({ cacheMaxAge: '600ms' });
     await src.resolve({ alg: 'RS256', kid: a.kid });
-    server.fault({ type: 'delay', ms: 150 }); // any request that waited on a fetch would take >= 150 ms
+    server.fault({ type: 'delay', ms: 300 }); // any request that waited on a fetch would take >= 300 ms
     const before = server.hits();
     let slowest = 0;
-    const end = Date.now() + 1300;
+    const end = Date.now() + 1600;
     let n = 0;
     while (Date.now() < end && n < 500) {
       n++;
@@ -212,10 +212,10 @@ describe('refresh-ahead', () => {
       await sleep(10);
     }
     const fetches = server.hits() - before;
-    expect(fetches).toBeGreaterThanOrEqual(3);
-    expect(fetches).toBeLessThanOrEqual(6);
-    expect(slowest).toBeLessThan(100);
-    expect(src.health().state).toBe('fresh');
+    expect(fetches).toBeGreaterThanOrEqual(2); // refresh-ahead at 75-85 % of 600 ms, each fetch 300 ms
+    expect(fetches).toBeLessThanOrEqual(5);
+    expect(slowest).toBeLessThan(200);
+    expect(await until(() => src.health().state === 'fresh', 1000)).toBe(true);
   });
 });
 
