@@ -4,12 +4,11 @@
  *
  * The data folder is resumed on the next run (keys, clients and revocations stay; the client secrets the demo
  * generated are kept next to them in `demo-clients.json`, mode 0600, so the clients can authenticate again).
- * `--fresh` deletes it first.
+ * `--fresh` empties it first.
  */
-import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { createIssuerServer, hashClientSecret } from '@tokenguard/issuer';
+import { createIssuerServer, generateClientSecret, hashClientSecret } from '@tokenguard/issuer';
 import { AUDIENCE } from './apis.mjs';
 
 /** Lifetime of the tokens the demo clients get: short, so tokens from every key flow while the demo runs. */
@@ -64,7 +63,7 @@ async function loadSecrets(dir) {
   } catch (err) {
     if (err?.code !== 'ENOENT' && !(err instanceof SyntaxError)) throw err;
   }
-  const secrets = { reader: randomBytes(24).toString('base64url'), writer: randomBytes(24).toString('base64url') };
+  const secrets = { reader: generateClientSecret(), writer: generateClientSecret() };
   await writeFile(file, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600 });
   await chmod(file, 0o600);
   return { secrets, resumed: false };
