@@ -1,0 +1,252 @@
+/**
+ * The verified-token cache, revocation, claim rules and telemetry calls of the verifier, through real key
+ * sets (a JWKS served over HTTP for key removal) and a real prom-client registry read back as text.
+ */
+import { Registry } from 'prom-client';
+import { createMemoryRevocationStore, createTokenVerifier, TokenError, type AuditEvent, type RevocationStore, type Telemetry, type TokenVerifier } from '@tokenguard/core';
+import { jwks, makeKey, signToken, type TestKey } from '../../../test/helpers/keys';
+import { jsonServer } from '../../../test/helpers/http';
+import { parseProm, sample } from '../../../test/helpers/prom';
+
+const ISS = 'https://idp.example.test/';
+const AUD = 'orders-api';
+const now = () => Math.floor(Date.now() / 1000);
+
+interface Recorded { accepted: { cache: string; remainingSeconds: number; event: Record<string, unknown> }[]; rejected: { code: string; cache: string; issuer: string | undefined; event: Record<string, unknown> }[]; denied: unknown[]; sizes: number[] }
+
+function recorder(): { telemetry: Telemetry; rec: Recorded } {
+  const rec: Recorded = { accepted: [], rejected: [], denied: [], sizes: [] };
+  const telemetry: Telemetry = {
+    auditing: true,
+    accepted: (e) => { rec.accepted.push(e as never); },
+    rejected: (e) => { rec.rejected.push(e as never); },
+    scopeDenied: (e) => { rec.denied.push(e); },
+    jwksFetch() {}, event() {}, keySet() {}, warnOnce() {},
+    cacheEntries: (n) => { rec.sizes.push(n); },
+  };
+  return { telemetry, rec };
+}
+
+async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'accepted';
+  } catch (err) {
+    if (err instanceof TokenError) return `${err.code} ${err.status}`;
+    throw err;
+  }
+}
+
+describe.each(['node', 'jose'] as const)('verified-token cache and revocation (engine %s)', (engine) => {
+  let key: TestKey;
+  beforeAll(async () => {
+    key = await makeKey('ES256');
+  });
+  afterEach(() => {
+    jest.useRealTimers();
+  });
+  const opts = (extra: object = {}) => ({ issuer: ISS, audience: AUD, keys: jwks(key) as never, engine, metrics: false as const, ...extra });
+
+  it('a hit returns the same frozen AuthInfo and counts once per call, hit or miss', async () => {
+    const { telemetry, rec } = recorder();
+    const v = createTokenVerifier(opts(), { telemetry });
+    const token = await signToken(key, { iss: ISS, aud: AUD, sub: 's' });
+    const a = await v.verify(token);
+    const b = await v.verify(token, { route: '/orders', ip: '127.0.0.1' });
+    expect(b).toBe(a);
+    expect(rec.accepted.map((e) => e.cache)).toEqual(['miss', 'hit']);
+    expect(rec.accepted[1]!.event).toMatchObject({ route: '/orders', ip: '127.0.0.1', fingerprint: a.fingerprint, subject: 's' });
+    expect(JSON.stringify(rec.accepted)).not.toContain(token);
+    expect(rec.accepted[0]!.remainingSeconds).toBeGreaterThan(290);
+    expect(rec.sizes).toEqual([1]);
+    await v.close();
+  });
+
+  it('a hit re-checks exp against the clock and drops the entry', async () => {
+    const { telemetry, rec } = recorder();
+    const v = createTokenVerifier(opts({ clockTolerance: 0 }), { telemetry });
+    const token = await signToken(key, { iss: ISS, aud: AUD, exp: now() + 60 });
+    await v.verify(token);
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'clearImmediate', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'queueMicrotask', 'performance', 'hrtime'], now: Date.now() + 61_000 });
+    expect(await codeOf(v.verify(token))).toBe('token_expired 401');
+    expect(rec.rejected.at(-1)).toMatchObject({ code: 'token_expired', cache: 'hit', issuer: ISS });
+    expect(rec.sizes.at(-1)).toBe(0);
+    // and again, now as a miss: still expired
+    expect(await codeOf(v.verify(token))).toBe('token_expired 401');
+    expect(rec.rejected.at(-1)!.cache).toBe('miss');
+    await v.close();
+  });
+
+  it('cache: false verifies every time', async () => {
+    const { telemetry, rec } = recorder();
+    const v = createTokenVerifier(opts({ cache: false }), { telemetry });
+    const token = await signToken(key, { iss: ISS, aud: AUD });
+    const a = await v.verify(token);
+    const b = await v.verify(token);
+    expect(b).not.toBe(a);
+    expect(rec.accepted.map((e) => e.cache)).toEqual(['miss', 'miss']);
+    await v.close();
+  });
+
+  it('is bounded by maxEntries', async () => {
+    const { telemetry, rec } = recorder();
+    const v = createTokenVerifier(opts({ cache: { maxEntries: 2 } }), { telemetry });
+    for (let i = 0; i < 5; i++) await v.verify(await signToken(key, { iss: ISS, aud: AUD }));
+    expect(Math.max(...rec.sizes)).toBe(2);
+    await v.close();
+  });
+
+  it.each([
+    ['memory store, miss', () => createMemoryRevocationStore(), false, 'token_revoked 401'],
+    ['memory store, hit', () => createMemoryRevocationStore(), true, 'token_revoked 401'],
+    ['async store, miss', () => asyncStore(), false, 'token_revoked 401'],
+    ['async store, hit', () => asyncStore(), true, 'token_revoked 401'],
+  ] as const)('revocation: %s', async (_n, make, warm, expected) => {
+    const store = make();
+    const v = createTokenVerifier(opts({ revocation: store }));
+    const token = await signToken(key, { iss: ISS, aud: AUD, jti: 'jti-revoke-me' });
+    if (warm) await v.verify(token);
+    await store.revoke('jti-revoke-me', now() + 300);
+    expect(await codeOf(v.verify(token))).toBe(expected);
+    const other = await signToken(key, { iss: ISS, aud: AUD, jti: 'jti-other' });
+    expect(await codeOf(v.verify(other))).toBe('accepted');
+    expect(await codeOf(v.verify(other))).toBe('accepted');
+    await v.close();
+  });
+
+  it.each([
+    ['closed, throwing store, miss', 'closed', 'throw', false, 'revocation_unavailable 503'],
+    ['closed, rejecting store, miss', 'closed', 'reject', false, 'revocation_unavailable 503'],
+    ['closed, throwing store, hit', 'closed', 'throw', true, 'revocation_unavailable 503'],
+    ['closed, rejecting store, hit', 'closed', 'reject', true, 'revocation_unavailable 503'],
+    ['open, throwing store, miss', 'open', 'throw', false, 'accepted'],
+    ['open, rejecting store, hit', 'open', 'reject', true, 'accepted'],
+  ] as const)('revocation store down: %s', async (_n, failMode, how, warm, expected) => {
+    let down = false;
+    const store: RevocationStore = {
+      failMode,
+      revoke: async () => {},
+      isRevoked: (() => {
+        if (!down) return false;
+        if (how === 'throw') throw new Error('ECONNREFUSED');
+        return Promise.reject(new Error('ECONNREFUSED'));
+      }) as RevocationStore['isRevoked'],
+    };
+    const v = createTokenVerifier(opts({ revocation: store }));
+    const token = await signToken(key, { iss: ISS, aud: AUD });
+    if (warm) await v.verify(token);
+    down = true;
+    const err = await v.verify(token).then(() => undefined, (e: TokenError) => e);
+    expect(err === undefined ? 'accepted' : `${err.code} ${err.status}`).toBe(expected);
+    if (err) {
+      expect(err.headers['retry-after']).toBe('30');
+      expect(err.toJSON().error).toBe('temporarily_unavailable');
+    }
+    await v.close();
+  });
+
+  it('a token whose key was removed from the issuer key set is rejected, even when cached', async () => {
+    const [k1, k2] = await Promise.all([makeKey('ES256'), makeKey('ES256')]);
+    const server = await jsonServer(jwks(k1));
+    const v = createTokenVerifier({ issuer: ISS, audience: AUD, jwksUri: `${server.url}/jwks`, engine, metrics: false, jwks: { cooldown: 0 } });
+    try {
+      const old = await signToken(k1, { iss: ISS, aud: AUD });
+      await v.verify(old);
+      expect(await codeOf(v.verify(old))).toBe('accepted');
+      server.set(jwks(k2));
+      // a token with the new kid makes the source refetch; k1 is gone from then on
+      expect(await codeOf(v.verify(await signToken(k2, { iss: ISS, aud: AUD })))).toBe('accepted');
+      expect(await codeOf(v.verify(old))).toBe('key_not_found 401');
+      expect(await codeOf(v.verify(old))).toBe('key_not_found 401');
+      // first fetch, the refetch for the new kid, and (cooldown 0) one refetch for the vanished kid
+      expect(server.hits()).toBeLessThanOrEqual(3);
+    } finally {
+      await v.close();
+      await server.close();
+    }
+  });
+});
+
+function asyncStore(): RevocationStore {
+  const inner = createMemoryRevocationStore();
+  return { revoke: (j, e) => inner.revoke(j, e), isRevoked: async (j) => inner.isRevoked(j) };
+}
+
+describe('claim rules', () => {
+  let key: TestKey;
+  beforeAll(async () => {
+    key = await makeKey('ES256');
+  });
+  const make = (extra: object) => createTokenVerifier({ issuer: ISS, audience: AUD, keys: jwks(key) as never, metrics: false, ...extra });
+  const tok = (claims: Record<string, unknown> = {}) => signToken(key, { iss: ISS, aud: AUD, ...claims });
+
+  it.each([
+    ['exact claims match', { claims: { tenant: 'acme', tier: 2 } }, { tenant: 'acme', tier: 2 }, 'accepted'],
+    ['exact claims deep match', { claims: { roles: ['a', 'b'] } }, { roles: ['a', 'b'] }, 'accepted'],
+    ['exact claims differ', { claims: { tenant: 'acme' } }, { tenant: 'evil' }, 'claim_invalid 401'],
+    ['exact claim missing', { claims: { tenant: 'acme' } }, {}, 'claim_invalid 401'],
+    ['exact claim only inherited', { claims: { toString: Object.prototype.toString } }, {}, 'claim_invalid 401'],
+    ['predicate true', { claims: (c: Record<string, unknown>) => c.tenant === 'acme' }, { tenant: 'acme' }, 'accepted'],
+    ['async predicate true', { claims: async (c: Record<string, unknown>) => c.tenant === 'acme' }, { tenant: 'acme' }, 'accepted'],
+    ['predicate false', { claims: () => false }, {}, 'claim_invalid 401'],
+    ['predicate truthy but not true', { claims: () => 1 }, {}, 'claim_invalid 401'],
+    ['predicate throws', { claims: () => { throw new Error('x'); } }, {}, 'claim_invalid 401'],
+    ['maxTokenAge exceeded', { maxTokenAge: 60 }, { iat: now() - 3600, exp: now() + 60 }, 'token_too_old 401'],
+    ['maxTokenAge within', { maxTokenAge: '1h' }, { iat: now() - 60 }, 'accepted'],
+    ['maxTokenAge without iat', { maxTokenAge: 60 }, { iat: undefined }, 'claim_invalid 401'],
+    ['expired within clockTolerance', { clockTolerance: 30 }, { iat: now() - 100, exp: now() - 10 }, 'accepted'],
+    ['nbf within clockTolerance', { clockTolerance: '30s' }, { nbf: now() + 10 }, 'accepted'],
+    ['lifetime over a custom cap', { maxTokenLifetime: '10m' }, { exp: now() + 3600 }, 'claim_invalid 401'],
+    ['lifetime exactly one day', {}, { iat: now(), exp: now() + 86_400 }, 'accepted'],
+    ['one of several audiences', { audience: ['a', AUD] }, {}, 'accepted'],
+  ] as const)('%s → %s', async (_n, extra, claims, expected) => {
+    for (const engine of ['node', 'jose'] as const) {
+      const v = make({ ...extra, engine });
+      expect(await codeOf(v.verify(await tok(claims as Record<string, unknown>)))).toBe(expected);
+      await v.close();
+    }
+  });
+
+  it('reads scp arrays and permissions only when listed', async () => {
+    const token = await tok({ scope: 'a b', scp: ['c', 'd'], permissions: ['e'] });
+    const v1 = make({});
+    expect([...(await v1.verify(token)).scopes].sort()).toEqual(['a', 'b', 'c', 'd']);
+    const v2 = make({ scopeClaims: ['permissions'] });
+    expect([...(await v2.verify(token)).scopes]).toEqual(['e']);
+    const v3 = make({});
+    expect([...(await v3.verify(await tok({ scp: 'x y' }))).scopes]).toEqual(['x', 'y']);
+    expect((await v3.verify(await tok({ azp: 'client-azp' }))).clientId).toBe('client-azp');
+    await Promise.all([v1.close(), v2.close(), v3.close()]);
+  });
+});
+
+describe('telemetry through a real prom-client registry and onEvent', () => {
+  it('counts every verify once (cached or not), rejections by reason, and emits events without the token', async () => {
+    const key = await makeKey('ES256');
+    const registry = new Registry();
+    const events: AuditEvent[] = [];
+    const v: TokenVerifier = createTokenVerifier({ issuer: ISS, audience: AUD, keys: jwks(key) as never, metrics: { registry }, onEvent: (e) => events.push(e) });
+    const token = await signToken(key, { iss: ISS, aud: AUD, sub: 'svc', client_id: 'c1', scope: 'read' });
+    const auth = await v.verify(token);
+    await v.verify(token);
+    await v.verify(token);
+    await v.verify('a.b.c').catch(() => undefined);
+    await v.verifyRequest({ headers: {} }).catch(() => undefined);
+    expect(await v.verifyRequest({ headers: { authorization: `Bearer ${token}` } })).toBe(auth);
+    v.reportScopeDenied(auth, ['write'], { route: '/orders' });
+    v.reportScopeDenied(undefined, ['write']);
+    const text = parseProm(await registry.metrics());
+    expect(sample(text, 'tokenguard_validations_total', { issuer: ISS, outcome: 'accepted' })).toBe(4);
+    expect(sample(text, 'tokenguard_rejections_total', { reason: 'token_malformed' })).toBe(1);
+    expect(sample(text, 'tokenguard_rejections_total', { reason: 'token_missing' })).toBe(1);
+    expect(sample(text, 'tokenguard_verify_duration_seconds_count', { cache: 'hit' })).toBe(3);
+    expect(events.filter((e) => e.type === 'token.accepted')).toHaveLength(4);
+    const rejectedEvent = events.find((e) => e.type === 'token.rejected' && e.code === 'token_malformed');
+    expect(rejectedEvent?.fingerprint).toMatch(/^[A-Za-z0-9_-]{16}$/);
+    const denied = events.filter((e) => e.type === 'scope.denied');
+    expect(denied).toHaveLength(2);
+    expect(denied[0]).toMatchObject({ subject: 'svc', clientId: 'c1', fingerprint: auth.fingerprint, required: ['write'] });
+    expect(JSON.stringify(events)).not.toContain(token);
+    await v.close();
+  });
+});
