@@ -20,7 +20,7 @@ const MAX_IN_FLIGHT = 16;
  * One kind of call and the answer it must get.
  * @typedef {object} CallKind
  * @property {string} name e.g. `reader GET /orders`
- * @property {'reader' | 'writer' | 'anonymous'} caller
+ * @property {'reader' | 'writer' | 'anonymous' | 'garbage'} caller `anonymous` sends no token, `garbage` a non-JWT
  * @property {'GET' | 'POST'} method
  * @property {number} expect the expected status
  * @property {string} [expectCode] the expected `code` of an error body
@@ -34,6 +34,8 @@ export const CALL_KINDS = [
   { name: 'writer GET /orders', caller: 'writer', method: 'GET', expect: 200 },
   { name: 'reader GET /orders', caller: 'reader', method: 'GET', expect: 200 },
   { name: 'anonymous GET /orders', caller: 'anonymous', method: 'GET', expect: 401, expectCode: 'token_missing' },
+  { name: 'writer GET /orders', caller: 'writer', method: 'GET', expect: 200 },
+  { name: 'garbage token GET /orders', caller: 'garbage', method: 'GET', expect: 401, expectCode: 'token_malformed' },
 ];
 
 /**
@@ -108,17 +110,16 @@ export function startTraffic({ tokenUrl, secrets, apis, rate }) {
   let skipped = 0;
   let step = 0;
 
-  /** Records one answer against its expectation. */
+  /** Records one answer against its expectation: the status and, for an error, the body's `code`. */
   async function record(framework, kind, res) {
     const s = stats[framework];
-    if (res.status === kind.expect) {
-      if (res.status < 300) s.ok++;
-      else s.denied++;
-      await res.body?.cancel();
-      return;
-    }
     const code = res.status >= 400 ? await errorCode(res) : '';
     if (res.status < 400) await res.body?.cancel();
+    if (res.status === kind.expect && (kind.expectCode === undefined || code === kind.expectCode)) {
+      if (res.status < 300) s.ok++;
+      else s.denied++;
+      return;
+    }
     s.unexpected++;
     if ((res.status === 401 || res.status === 503) && ROTATION_CODES.includes(code)) s.rotationFailures++;
     const key = `${kind.name}: ${res.status}${code ? ` ${code}` : ''}`;
@@ -130,7 +131,10 @@ export function startTraffic({ tokenUrl, secrets, apis, rate }) {
     if (kind.method === 'POST') Object.assign(init, { headers: { 'content-type': 'application/json' }, body: '{"item":"demo widget"}' });
     try {
       const url = `${api.url}/orders`;
-      const res = kind.caller === 'anonymous' ? await fetch(url, init) : await providers[kind.caller].fetch(url, init);
+      let res;
+      if (kind.caller === 'anonymous') res = await fetch(url, init);
+      else if (kind.caller === 'garbage') res = await fetch(url, { ...init, headers: { ...init.headers, authorization: 'Bearer not-a-jwt' } });
+      else res = await providers[kind.caller].fetch(url, init);
       await record(api.framework, kind, res);
     } catch {
       if (!stopped) stats[api.framework].errors++;

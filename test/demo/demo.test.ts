@@ -121,14 +121,15 @@ test('the demo shows accepted calls and scope denials on all three APIs, survive
     return Math.max(0, ...seen) >= 2 ? true : undefined;
   }, output);
 
-  // 5. Every API's own /metrics: accepted calls, scope denials, anonymous calls refused, zero rotation failures.
+  // 5. Every API's own /metrics: accepted calls, scope denials, missing and malformed tokens refused, zero rotation failures.
   for (const framework of FRAMEWORKS) {
     const metrics = await scrape(urls[framework]!);
     const reasons = (reason: string) => total(metrics, 'tokenguard_rejections_total', { reason });
     expect({ framework, accepted: total(metrics, 'tokenguard_validations_total', { outcome: 'accepted' }) > 0 }).toEqual({ framework, accepted: true });
     const scopeDenials = Math.max(total(metrics, 'tokenguard_scope_denials_total'), reasons('insufficient_scope'));
     expect({ framework, scopeDenied: scopeDenials > 0 }).toEqual({ framework, scopeDenied: true });
-    expect({ framework, tokenMissing: reasons('token_missing') > 0 }).toEqual({ framework, tokenMissing: true });
+    expect({ framework, tokenMissing: reasons('token_missing') > 0, malformed: reasons('token_malformed') > 0 })
+      .toEqual({ framework, tokenMissing: true, malformed: true });
     expect({ framework, rotationFailures: ROTATION_CODES.map(reasons) }).toEqual({ framework, rotationFailures: [0, 0, 0] });
     // The key set was fetched again as keys rotated (more than the first fetch).
     expect({ framework, refreshed: total(metrics, 'tokenguard_jwks_fetches_total', { outcome: 'ok' }) >= 2 }).toEqual({ framework, refreshed: true });
