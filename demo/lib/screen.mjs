@@ -13,6 +13,9 @@ const ANSI = /\x1b\[[0-9;]*[A-Za-z]/g;
 export function createScreen(stream) {
   const tty = Boolean(stream.isTTY);
   let drawnRows = 0;
+  // After a resize the terminal may have re-wrapped the old block, so its row count is unknown: clear the screen.
+  let resized = false;
+  if (tty) stream.on('resize', () => { resized = true; });
   /** Rows a line takes on the terminal, wrapping included. */
   const rows = (text) => Math.max(1, Math.ceil(text.replace(ANSI, '').length / Math.max(20, stream.columns || 80)));
   return {
@@ -24,7 +27,10 @@ export function createScreen(stream) {
     },
     /** Replaces the previously drawn block with `lines` (TTY only; plain streams just get the lines). */
     draw(lines) {
-      const clear = tty && drawnRows > 0 ? `\x1b[${drawnRows}F\x1b[J` : '';
+      let clear = '';
+      if (tty && resized) clear = '\x1b[H\x1b[2J';
+      else if (tty && drawnRows > 0) clear = `\x1b[${drawnRows}F\x1b[J`;
+      resized = false;
       stream.write(`${clear}${lines.join('\n')}\n`);
       drawnRows = tty ? lines.reduce((n, l) => n + rows(l), 0) : 0;
     },
