@@ -14,6 +14,8 @@ export interface MemoryRevocationStore extends RevocationStore {
   isRevoked(jti: string): boolean;
   /** Number of revoked ids currently held. */
   readonly size: number;
+  /** Forgets every revoked id. */
+  close(): void;
 }
 
 const GRACE_MS = 5 * 60_000;
