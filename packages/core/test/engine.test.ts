@@ -86,7 +86,7 @@ describe('node:crypto fast path agrees with jose for every algorithm', () => {
 });
 
 describe('jose error mapping', () => {
-  it.each([
+  it.each<[string, () => unknown, string]>([
     ['JWSSignatureVerificationFailed', () => new errors.JWSSignatureVerificationFailed(), 'signature_invalid'],
     ['JWTExpired exp', () => new errors.JWTExpired('x', {}, 'exp', 'check_failed'), 'token_expired'],
     ['JWTExpired iat (maxTokenAge)', () => new errors.JWTExpired('x', {}, 'iat', 'check_failed'), 'token_too_old'],
@@ -119,7 +119,7 @@ describe('jose error mapping', () => {
     ['RangeError', () => new RangeError('Maximum call stack size exceeded'), 'token_malformed'],
     ['a string', () => 'boom', 'token_malformed'],
     ['undefined', () => undefined, 'token_malformed'],
-  ] as const)('%s, keeping the cause and a fixed description', (_n, make, code) => {
+  ])('%s, keeping the cause and a fixed description', (_n, make, code) => {
     const original = make();
     const mapped = mapError(original);
     expect(mapped.code).toBe(code);
