@@ -40,22 +40,53 @@ function reject(code: TokenErrorCode, description: string): never {
   throw new TokenError(code, description);
 }
 
+// AuthInfo objects are shared by every request that presents the same token (the cache hands out the same
+// object), so nothing in them may be changed by one request handler: deep-frozen claims and header, a scope
+// set that refuses changes, a fresh Date per read.
+const sealedSets = new WeakSet<object>();
+
+class ScopeSet extends Set<string> {
+  override add(value: string): this {
+    if (sealedSets.has(this)) throw new TypeError('AuthInfo.scopes is read-only');
+    return super.add(value);
+  }
+  override delete(value: string): boolean {
+    if (sealedSets.has(this)) throw new TypeError('AuthInfo.scopes is read-only');
+    return super.delete(value);
+  }
+  override clear(): void {
+    if (sealedSets.has(this)) throw new TypeError('AuthInfo.scopes is read-only');
+    super.clear();
+  }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key]);
+  }
+  return value;
+}
+
 function buildAuth(token: string, header: Record<string, unknown>, payload: Record<string, unknown>, issuer: string, scopes: Set<string>, exp: number, fp: string): AuthInfo {
   const sub = own(payload, 'sub');
   const clientId = own(payload, 'client_id');
   const azp = own(payload, 'azp');
+  const scopeSet = new ScopeSet(scopes);
+  sealedSets.add(scopeSet);
+  const expiresAtMs = exp * 1000;
   const auth = {
-    header: Object.freeze(header) as unknown as ProtectedHeaderParameters,
-    claims: Object.freeze(payload) as TokenClaims,
-    scopes,
+    header: deepFreeze(header) as unknown as ProtectedHeaderParameters,
+    claims: deepFreeze(payload) as TokenClaims,
+    scopes: scopeSet as ReadonlySet<string>,
     subject: typeof sub === 'string' ? sub : undefined,
     clientId: typeof clientId === 'string' ? clientId : typeof azp === 'string' ? azp : undefined,
     issuer,
-    expiresAt: new Date(exp * 1000),
     fingerprint: fp,
   };
   // Non-enumerable: JSON.stringify(auth) and loggers never see the raw token.
   Object.defineProperty(auth, 'token', { value: token, enumerable: false });
+  Object.defineProperty(auth, 'expiresAt', { get: () => new Date(expiresAtMs), enumerable: true });
   return Object.freeze(auth) as unknown as AuthInfo;
 }
 

@@ -41,6 +41,23 @@ describe.each(['node', 'jose'] as const)('createTokenVerifier (engine %s)', (eng
     expect(await verifier.verify(token)).toBe(auth);
   });
 
+  it('hands out AuthInfo that no request handler can change (it is shared through the cache)', async () => {
+    const token = await signToken(ec, { iss: ISS, aud: AUD, scope: 'read', roles: ['user'], nested: { a: { b: 1 } } });
+    const auth = await verifier.verify(token);
+    expect(() => (auth.claims.roles as string[]).push('admin')).toThrow(TypeError);
+    expect(() => { (auth.claims.nested as { a: { b: number } }).a.b = 2; }).toThrow(TypeError);
+    expect(() => { (auth.header as { kid?: string }).kid = 'x'; }).toThrow(TypeError);
+    expect(() => (auth.scopes as Set<string>).add('admin')).toThrow(TypeError);
+    expect(() => (auth.scopes as Set<string>).delete('read')).toThrow(TypeError);
+    expect(() => (auth.scopes as Set<string>).clear()).toThrow(TypeError);
+    auth.expiresAt.setTime(0);
+    const again = await verifier.verify(token);
+    expect(again).toBe(auth);
+    expect(again.expiresAt.getTime()).toBe((auth.claims.exp as number) * 1000);
+    expect([...again.scopes]).toEqual(['read']);
+    expect(JSON.parse(JSON.stringify(again)).expiresAt).toBe(new Date((auth.claims.exp as number) * 1000).toISOString());
+  });
+
   it('rejects a token signed by an unknown key', async () => {
     const other = await makeKey('RS256', rsa.kid);
     const token = await signToken(other, { iss: ISS, aud: AUD });

@@ -32,6 +32,16 @@ export function isAccessTokenTyp(typ: unknown): boolean {
   return t === 'at+jwt' || t === 'application/at+jwt';
 }
 
+// Explicit types of JWTs that are not access tokens (RFC 8725 §3.11): refused even outside strict mode.
+const OTHER_TYPS = new Set(['dpop+jwt', 'logout+jwt', 'secevent+jwt', 'token-introspection+jwt', 'jwk-set+jwt', 'entity-statement+jwt', 'id_token+jwt']);
+
+/** Whether `typ` names another kind of JWT (a DPoP proof, a logout token...), case-insensitively. */
+export function isOtherJwtTyp(typ: unknown): boolean {
+  if (typeof typ !== 'string') return false;
+  const t = typ.toLowerCase();
+  return OTHER_TYPS.has(t.startsWith('application/') ? t.slice(12) : t);
+}
+
 function numericDate(payload: Record<string, unknown>, name: string, required: boolean): number | undefined {
   const value = own(payload, name);
   if (value === undefined) {
@@ -54,7 +64,8 @@ function optionalString(payload: Record<string, unknown>, name: string, required
  * by the token's `iss`; it is compared again, exactly. Throws a {@link TokenError}; returns `exp`.
  */
 export function checkClaims(header: Record<string, unknown>, payload: Record<string, unknown>, issuer: string, rules: ClaimRules, nowSeconds: number): number {
-  if (rules.strict && !isAccessTokenTyp(own(header, 'typ'))) reject('claim_invalid', DESCRIPTIONS.typ);
+  const typ = own(header, 'typ');
+  if (rules.strict ? !isAccessTokenTyp(typ) : isOtherJwtTyp(typ)) reject('claim_invalid', DESCRIPTIONS.typ);
   if (own(payload, 'iss') !== issuer) reject('issuer_invalid', DESCRIPTIONS.issuer);
   const aud = own(payload, 'aud');
   if (!audienceMatches(aud, rules.audiences)) reject('audience_invalid', DESCRIPTIONS.audience);
@@ -74,6 +85,9 @@ export function checkClaims(header: Record<string, unknown>, payload: Record<str
   }
   // Caps the lifetime so a token minted for the year 3000 (or 1e400) is not honoured.
   if (exp - (iat ?? nowSeconds) > rules.maxTokenLifetime + (iat === undefined ? tol : 0)) reject('claim_invalid', DESCRIPTIONS.lifetime);
+  // RFC 9449 §7.2: a DPoP-bound token presented as a plain bearer token is refused (DPoP is not enabled).
+  const cnf = own(payload, 'cnf');
+  if (typeof cnf === 'object' && cnf !== null && own(cnf as Record<string, unknown>, 'jkt') !== undefined) reject('claim_invalid', DESCRIPTIONS.dpopBound);
   if (rules.strict && own(payload, 'scope') !== undefined && typeof own(payload, 'scope') !== 'string') reject('claim_invalid', DESCRIPTIONS.claim);
   for (const [name, expected] of rules.exact) {
     const actual = own(payload, name);

@@ -23,6 +23,7 @@ export const DESCRIPTIONS = {
   keysUnavailable: 'The signing keys are unavailable; try again later',
   lifetime: 'The access token lifetime is too long',
   scope: 'Insufficient scope',
+  dpopBound: 'A DPoP-bound access token cannot be used as a bearer token',
 } as const;
 
 function fail(code: TokenErrorCode, description: string, cause: unknown): TokenError {
