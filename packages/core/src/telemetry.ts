@@ -60,7 +60,11 @@ interface Bound {
 
 function bindAll(m: TokenguardMetrics, configured: readonly string[]): Bound {
   const issuers = new Map<string, IssuerChildren>();
-  for (const issuer of configured) issuers.set(issuer, bindIssuer(m, issuer));
+  for (const issuer of configured) {
+    issuers.set(issuer, bindIssuer(m, issuer));
+    // Key-set fetch outcomes also start at 0: `increase()` in the alert rules then sees the very first failure.
+    for (const outcome of ['ok', 'error', 'stale'] as const) m.jwksFetches.labels(issuer, outcome).inc(0);
+  }
   const reasons = new Map<TokenErrorCode, Inc>();
   for (const code of Object.keys(ERROR_TABLE) as TokenErrorCode[]) reasons.set(code, counterSlot(m.rejections, { reason: code }));
   let unknown: IssuerChildren | undefined;

@@ -70,7 +70,7 @@ describe('createTelemetry metrics on a fresh registry', () => {
     expect(sample(p, 'tokenguard_jwks_fetches_total', { issuer: 'unknown', outcome: 'error' })).toBe(1);
   });
 
-  it('starts both outcomes of each configured issuer at 0', async () => {
+  it('starts both outcomes and the key-set fetch outcomes of each configured issuer at 0', async () => {
     const registry = new Registry();
     createTelemetry({ issuers: [A, B], metrics: { registry } });
     const p = await scrape(registry);
@@ -78,6 +78,9 @@ describe('createTelemetry metrics on a fresh registry', () => {
       expect.arrayContaining([[A, 'accepted', 0], [A, 'rejected', 0], [B, 'accepted', 0], [B, 'rejected', 0]]),
     );
     expect(samplesOf(p, 'tokenguard_validations_total')).toHaveLength(4);
+    expect(samplesOf(p, 'tokenguard_jwks_fetches_total').map((s) => `${s.labels.issuer} ${s.labels.outcome} ${s.value}`).sort()).toEqual(
+      [`${A} error 0`, `${A} ok 0`, `${A} stale 0`, `${B} error 0`, `${B} ok 0`, `${B} stale 0`],
+    );
   });
 
   it('observes a negative remaining lifetime (accepted within clock tolerance) as 0', async () => {
