@@ -1,7 +1,7 @@
 // One HTTP server under test, started by run.mjs pinned to the server core. It receives its configuration
 // over IPC, listens on 127.0.0.1:0, and answers `mark` messages with its own CPU time and request count, so
 // server CPU per request comes from the server process itself.
-// Guards: bare | floor (node:crypto, the least any verifier does) | tokenguard | peer (express-oauth2-jwt-bearer,
+// Guards: bare | async-noop (diagnostic) | floor (node:crypto, the least any verifier does) | tokenguard | peer (express-oauth2-jwt-bearer,
 // express-jwt, @fastify/jwt, koa-jwt).
 import { exitWithParent } from './lib/common.mjs';
 import { startProfiler, summarizeProfile } from './lib/profile-summary.mjs';
@@ -81,6 +81,51 @@ async function expressApp(cfg) {
       }
     });
     app.get('/', (req, res) => res.json({ ok: true, sub: req.claims.sub }));
+  } else if (cfg.guard === 'sync-hit-sketch') {
+    // Diagnostic sketch, not a guard to ship: the core's verifyRequest() on a miss, then the same AuthInfo
+    // handed out synchronously (next() in the same tick) — what a synchronous cache-hit path would cost.
+    // It skips the per-hit exp/revocation/key checks, so it only bounds the gain from calling next() at once.
+    const { createTokenVerifier } = await import('@tokenguard/core');
+    const verifier = createTokenVerifier({ ...(await tgOptions(cfg)), metrics: false });
+    const seen = new Map();
+    app.use((req, res, next) => {
+      const header = req.headers.authorization;
+      const hit = seen.get(header);
+      if (hit !== undefined) {
+        req.auth = hit;
+        return next();
+      }
+      verifier.verifyRequest(req).then(
+        (auth) => {
+          seen.set(header, auth);
+          req.auth = auth;
+          next();
+        },
+        () => res.status(401).json({ error: 'invalid_token' }),
+      );
+    });
+    app.get('/', (req, res) => res.json({ ok: true, sub: req.auth?.subject ?? null }));
+  } else if (cfg.guard === 'core-direct') {
+    // Diagnostic: the core's verifyRequest() (metrics on, cache on) in a minimal middleware, without the
+    // adapter's per-request extras (route/ip context, guard link), to tell adapter cost from core cost.
+    const { createTokenVerifier } = await import('@tokenguard/core');
+    const verifier = createTokenVerifier(await tgOptions(cfg));
+    app.use((req, res, next) => {
+      verifier.verifyRequest(req).then(
+        (auth) => {
+          req.auth = auth;
+          next();
+        },
+        () => res.status(401).json({ error: 'invalid_token' }),
+      );
+    });
+    app.get('/', (req, res) => res.json({ ok: true, sub: req.auth?.subject ?? null }));
+  } else if (cfg.guard === 'async-noop') {
+    // Diagnostic: the cost of any promise-based middleware (one microtask hop, nothing verified).
+    app.use((_req, _res, next) => {
+      Promise.resolve().then(() => next());
+    });
+    app.get('/', (_req, res) => res.json({ ok: true, sub: null }));
   } else if (cfg.guard === 'bare') {
     app.get('/', (_req, res) => res.json({ ok: true, sub: null }));
   } else throw new Error(`unknown express guard ${cfg.guard}`);
@@ -122,6 +167,9 @@ async function fastifyApp(cfg) {
       }
     });
     app.get('/', async (req) => ({ ok: true, sub: req.claims.sub }));
+  } else if (cfg.guard === 'async-noop') {
+    app.addHook('onRequest', async () => {});
+    app.get('/', async () => ({ ok: true, sub: null }));
   } else if (cfg.guard === 'bare') {
     app.get('/', async () => ({ ok: true, sub: null }));
   } else throw new Error(`unknown fastify guard ${cfg.guard}`);
@@ -154,6 +202,12 @@ async function koaApp(cfg) {
       return next();
     });
     app.use((ctx) => (ctx.body = { ok: true, sub: ctx.state.claims.sub }));
+  } else if (cfg.guard === 'async-noop') {
+    app.use(async (_ctx, next) => {
+      await Promise.resolve();
+      return next();
+    });
+    app.use((ctx) => (ctx.body = { ok: true, sub: null }));
   } else if (cfg.guard === 'bare') {
     app.use((ctx) => (ctx.body = { ok: true, sub: null }));
   } else throw new Error(`unknown koa guard ${cfg.guard}`);
@@ -180,6 +234,15 @@ process.on('message', async (msg) => {
       const profile = await stopProfiler();
       stopProfiler = undefined;
       process.send({ type: 'profile-stop', markdown: summarizeProfile(profile, msg.cpuUsPerOp, msg.top ?? 15) });
+    } else if (msg.type === 'stats') {
+      // tokenguard's own count of cache hits and misses, read back from the prom-client exposition.
+      const { register } = await import('prom-client');
+      const counts = { hit: 0, miss: 0 };
+      for (const line of (await register.metrics()).split('\n')) {
+        const m = /^tokenguard_verify_duration_seconds_count\{[^}]*cache="(hit|miss)"[^}]*\} (\d+)/.exec(line);
+        if (m) counts[m[1]] += Number(m[2]);
+      }
+      process.send({ type: 'stats', ...counts });
     } else if (msg.type === 'mark') {
       const cpu = process.cpuUsage();
       process.send({ type: 'mark', cpuUs: cpu.user + cpu.system, requests, t: performance.now(), rssMiB: process.memoryUsage().rss / 2 ** 20 });

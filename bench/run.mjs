@@ -6,7 +6,7 @@
 // Options: --quick | --smoke (micro only, tiny; used by the CI smoke test)
 //          --only=micro,memory,http,flood   --out=<file> (default bench/RESULTS.md)   --json=<file>
 //          --note="<text>" (added to the top of RESULTS.md, e.g. "measured under load")
-//          --frameworks=express,fastify,koa (HTTP: only these)
+//          --frameworks=express,fastify,koa (HTTP: only these)   --diagnose (adds an async no-op middleware)   --duration=S --rounds=N --warm=S (try-outs)
 //          --profile | --no-profile (one more run per bare/floor/tokenguard server under the V8 profiler, summaries
 //          in the report; default on in full mode, off in quick mode)
 import { writeFileSync } from 'node:fs';
@@ -22,6 +22,12 @@ const SETTINGS = {
   quick: { sections: ['micro', 'memory', 'http', 'flood'], http: { duration: 2, warm: 1, rounds: 2, extraAlgs: false, allEngines: false }, flood: { duration: 2, rounds: 2, rate: 500 }, memoryTokens: 10_000, deadlineS: 240 },
   full: { sections: ['micro', 'memory', 'http', 'flood'], http: { duration: 8, warm: 2, rounds: 3, extraAlgs: true, allEngines: true }, flood: { duration: 8, rounds: 3, rate: 500 }, memoryTokens: 10_000, deadlineS: 3_600 },
 }[MODE];
+// Overrides for trying the harness out (e.g. the full plan with tiny rounds): --duration, --rounds, --warm.
+for (const k of ['duration', 'rounds', 'warm']) {
+  if (args[k] === undefined) continue;
+  if (SETTINGS.http) SETTINGS.http[k] = Number(args[k]);
+  if (SETTINGS.flood && k !== 'warm') SETTINGS.flood[k] = Number(args[k]);
+}
 const sections = args.only ? String(args.only).split(',') : SETTINGS.sections;
 const OUT = args.out ? String(args.out) : join(BENCH_DIR, 'RESULTS.md');
 const CONNECTIONS = 50;
@@ -69,7 +75,21 @@ function httpPlan(tg, adapters, settings) {
     return out;
   };
   // The node:crypto floor as a guard in the same server: the yardstick for uncached tokenguard.
+  // --diagnose: a middleware that only awaits one microtask, to tell the framework's async cost from the guard's.
+  const diag = (fw) =>
+    args.diagnose
+      ? [
+          { id: 'async no-op middleware (diagnostic)', guard: 'async-noop', alg: 'RS256', kind: 'diag' },
+          ...(fw === 'express'
+            ? [
+                { id: 'core verifyRequest() in a minimal middleware (diagnostic)', guard: 'core-direct', alg: 'RS256', kind: 'diag' },
+                { id: 'sync cache-hit sketch (diagnostic)', guard: 'sync-hit-sketch', alg: 'RS256', kind: 'diag' },
+              ]
+            : []),
+        ]
+      : [];
   const floors = (fw) => [
+    ...diag(fw),
     { id: 'node:crypto floor guard', guard: 'floor', alg: 'RS256', kind: 'floor' },
     ...(fw === 'express' && settings.extraAlgs ? ['ES256', 'EdDSA'].map((alg) => ({ id: `node:crypto floor guard ${alg}`, guard: 'floor', alg, kind: 'floor' })) : []),
   ];
@@ -89,7 +109,7 @@ async function sanity(port, variant, token, forged) {
   };
   const ok = await get(token);
   if (ok !== 200) return `valid token got ${ok}`;
-  if (variant.kind !== 'bare') {
+  if (variant.kind !== 'bare' && variant.kind !== 'diag') {
     const none = await get(undefined);
     const bad = await get(forged);
     if (none !== 401 || bad !== 401) return `missing token got ${none}, forged token got ${bad} (expected 401)`;
@@ -97,22 +117,44 @@ async function sanity(port, variant, token, forged) {
   return null;
 }
 
+/**
+ * Sends every token once (20 at a time) so a guard's verified-token cache holds the whole rotation before
+ * timing: autocannon walks all connections through the list in step, so a short warm-up alone would reach only
+ * its first tokens. Returns the number of answers that were not 200.
+ */
+async function prime(url, tokens) {
+  let next = 0;
+  let bad = 0;
+  const worker = async () => {
+    while (next < tokens.length) {
+      const res = await fetch(`${url}/`, { headers: { authorization: `Bearer ${tokens[next++]}` }, signal: AbortSignal.timeout(10_000) });
+      await res.arrayBuffer();
+      if (res.status !== 200) bad++;
+    }
+  };
+  await Promise.all(Array.from({ length: 20 }, worker));
+  return bad;
+}
+
 async function loadRun(load, url, tokens, duration, extra = {}) {
   return (await ask(load, { type: 'run', url, tokens, connections: CONNECTIONS, duration, ...extra }, (duration + 30) * 1000, 'done')).result;
 }
 
 async function measured(server, load, url, tokens, duration) {
+  const st0 = await ask(server, { type: 'stats' });
   const m0 = await ask(server, { type: 'mark' });
   const k0 = coreTimes();
   const r = await loadRun(load, url, tokens, duration);
   const k1 = coreTimes();
   const m1 = await ask(server, { type: 'mark' });
+  const st1 = await ask(server, { type: 'stats' });
+  const verified = st1.hit + st1.miss - st0.hit - st0.miss;
   const reqs = m1.requests - m0.requests;
   const wallUs = (m1.t - m0.t) * 1000;
   const serverBusy = (m1.cpuUs - m0.cpuUs) / wallUs;
   // Whatever else ran on the server's core meanwhile (other processes on a shared machine): the noise gauge.
   const foreign = Math.max(0, coreBusy(k0, k1, SERVER_CORE) - serverBusy);
-  return { ...r, serverReqs: reqs, cpuPerReq: (m1.cpuUs - m0.cpuUs) / reqs, serverBusy, foreign, loadBusy: r.loadCpuUs / (r.seconds * 1e6), rssMiB: m1.rssMiB };
+  return { ...r, serverReqs: reqs, hitRatio: verified > 0 ? (st1.hit - st0.hit) / verified : NaN, cpuPerReq: (m1.cpuUs - m0.cpuUs) / reqs, serverBusy, foreign, loadBusy: r.loadCpuUs / (r.seconds * 1e6), rssMiB: m1.rssMiB };
 }
 
 async function httpBench(ctx, settings) {
@@ -141,7 +183,11 @@ async function httpBench(ctx, settings) {
           await stop(server);
         } else live.push(v);
       }
-      for (const v of live) await loadRun(load, v.url, ctx.tokens[v.alg], settings.warm);
+      for (const v of live) {
+        const bad = await prime(v.url, ctx.tokens[v.alg]);
+        if (bad) log(`  ${v.id}: ${bad} of ${ctx.tokens[v.alg].length} tokens refused while priming`);
+        await loadRun(load, v.url, ctx.tokens[v.alg], settings.warm);
+      }
       for (let r = 0; r < settings.rounds; r++) {
         const order = live.map((_, i) => live[(i + r) % live.length]);
         for (const v of order) {
@@ -187,6 +233,7 @@ function summarizeFramework(variants) {
       serverBusy: median(s.map((x) => x.serverBusy)),
       loadBusy: median(s.map((x) => x.loadBusy)),
       foreign: median(s.map((x) => x.foreign)),
+      hitRatio: median(s.map((x) => x.hitRatio)),
       non2xx: s.reduce((a, x) => a + x.non2xx + x.errors + x.timeouts, 0),
     };
     if (bare?.samples && s.length) {
@@ -212,6 +259,7 @@ async function floodBench(ctx, settings) {
     const url = `http://127.0.0.1:${ready.port}`;
     const err = await sanity(ready.port, { kind: 'tg' }, ctx.tokens.RS256[0], ctx.forged);
     if (err) return { available: false, reason: err };
+    await prime(url, ctx.tokens.RS256);
     await loadRun(load, url, ctx.tokens.RS256, 1);
     const samples = { quiet: [], flood: [] };
     const floodStatus = {};
