@@ -23,5 +23,14 @@ app.post('/orders', requireScopes('orders:write'), (req, res) => {
   orders.push(order);
   res.status(201).json(order);
 });
+app.use((_req, res) => { res.status(404).json({ error: 'not_found', error_description: 'no such route' }); });
+// Body errors (malformed JSON: 400, over 16 KiB: 413) answered as JSON; Express's own error page is HTML and,
+// outside production, shows a stack trace.
+app.use((err, _req, res, next) => {
+  if (res.headersSent) return next(err);
+  const status = Number.isInteger(err?.status) && err.status >= 400 && err.status < 500 ? err.status : 500;
+  const description = status === 500 ? 'internal error' : status === 413 ? 'request body too large' : 'malformed request body';
+  res.status(status).json({ error: status === 500 ? 'server_error' : 'invalid_request', error_description: description });
+});
 
 await serveNode('express', app, where, dev, [() => guard.close()]);

@@ -39,6 +39,16 @@ async function readJson(ctx) {
 }
 
 const app = new Koa();
+// Body errors (malformed JSON: 400, over 16 KiB: 413) answered as JSON, like every other answer of this API.
+app.use(async (ctx, next) => {
+  try {
+    await next();
+  } catch (err) {
+    if (!err?.expose || !(err.status >= 400 && err.status < 500)) throw err;
+    ctx.status = err.status;
+    ctx.body = { error: 'invalid_request', error_description: err.status === 413 ? 'request body too large' : 'malformed request body' };
+  }
+});
 app.use(open.routes());
 app.use(guard);
 app.use(api.routes());
