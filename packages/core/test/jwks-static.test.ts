@@ -42,6 +42,11 @@ describe('static key set (keys)', () => {
       expect(await src.resolve({ alg: k.alg, kid: k.kid })).toBe(resolved);
     }
     expect(src.health()).toEqual({ issuer, state: 'fresh', keys: 3 });
+    // the key-count gauge hears about static sets too
+    const counted: number[] = [];
+    const t = { ...noopTelemetry, keySet: (_i: string, n: number) => void counted.push(n) };
+    await createKeySource({ issuer, keys: jwks(rsa, ec), algorithms: ALL, jwks: {} }, { telemetry: t }).resolve({ alg: 'ES256', kid: ec.kid });
+    expect(counted).toEqual([2]);
   });
 
   it('rejects a kid of the wrong family, unknown kids and non-string kids with key_not_found', async () => {

@@ -30,6 +30,7 @@ export function createStaticKeySource(issuer: string, keys: unknown, algorithms:
     built ??= buildKeySet(keys, { maxKeys, owner }).then((r) => {
       alertRejected(telemetry, issuer, r.rejected);
       count = r.set.entries.length;
+      telemetry.keySet(issuer, count, undefined);
       return r;
     });
     return built;
