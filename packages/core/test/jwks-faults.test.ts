@@ -190,3 +190,33 @@ describe('endpoint down after a warm cache', () => {
     expect(telemetry.events.filter((e) => e.type === 'jwks.failed')).toEqual([expect.objectContaining({ outcome: 'stale', keys: 1 })]);
   });
 });
+
+describe('endpoint refusing connections after a warm cache, then coming back', () => {
+  it('serves known keys while down, answers 503 for unknown ones, and picks up new keys once it is back', async () => {
+    server.set(jwks(a));
+    const { src, telemetry } = source();
+    await src.resolve({ alg: 'RS256', kid: a.kid });
+    await server.down();
+    try {
+      await sleep(250);
+      const unknown = await outcome(src.resolve({ alg: 'RS256', kid: b.kid }));
+      expect(unknown.code).toBe('jwks_unavailable');
+      expect(unknown.ms).toBeLessThan(TIMEOUT_MS);
+      expect((await outcome(src.resolve({ alg: 'RS256', kid: a.kid }))).code).toBe('resolved');
+      expect(src.health()).toMatchObject({ state: 'stale', keys: 1, lastError: expect.stringMatching(/ECONNREFUSED/) });
+    } finally {
+      await server.up();
+    }
+    server.set(jwks(a, b));
+    // after the backoff (200 ms, then 400 ms) the next unknown-kid request refetches
+    const end = Date.now() + 2000;
+    let last = '';
+    while (Date.now() < end && last !== 'resolved') {
+      last = (await outcome(src.resolve({ alg: 'RS256', kid: b.kid }))).code;
+      if (last !== 'resolved') await sleep(100);
+    }
+    expect(last).toBe('resolved');
+    expect(src.health().state).toBe('fresh');
+    expect(telemetry.fetches.at(-1)?.outcome).toBe('ok');
+  });
+});
