@@ -2,7 +2,8 @@
 // (node:inspector, the same data as `node --cpu-prof`, limited to the measured loop) and prints a markdown
 // summary: self time by area and the top functions.
 //   node bench/profile.mjs --case=uncached|cached|request [--alg=RS256] [--engine=node|jose] [--ops=N] [--out=file]
-//   [--save=file.cpuprofile] keeps the raw profile for Chrome DevTools / speedscope.
+//   [--save=file.cpuprofile] keeps the raw profile for Chrome DevTools / speedscope; [--cache=false] verifies
+//   with the verified-token cache off (uncached case only).
 import { writeFileSync } from 'node:fs';
 import { Registry } from 'prom-client';
 import { parseArgs, tokenguardInfo, cpuNow } from './lib/common.mjs';
@@ -21,7 +22,7 @@ async function main() {
   // Uncached: one set of never-seen tokens for the plain measurement, another for the profiled pass.
   const count = CASE === 'uncached' ? 2 * OPS + 1 : 1_001;
   const tokens = await signTokens(key, count, { prefix: 'p' });
-  const v = tg.core.createTokenVerifier({ issuer: ISSUER, audience: AUDIENCE, keys: { keys: [key.jwk] }, algorithms: [ALG], metrics: { registry: new Registry() }, ...(ENGINE ? { engine: ENGINE } : {}) });
+  const v = tg.core.createTokenVerifier({ issuer: ISSUER, audience: AUDIENCE, keys: { keys: [key.jwk] }, algorithms: [ALG], metrics: { registry: new Registry() }, ...(ENGINE ? { engine: ENGINE } : {}), ...(args.cache === 'false' ? { cache: false } : {}) });
   await v.verify(tokens[0]);
   const plainList = CASE === 'uncached' ? tokens.slice(1, OPS + 1) : tokens.slice(1);
   let list = plainList;

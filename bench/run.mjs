@@ -6,7 +6,8 @@
 // Options: --quick | --smoke (micro only, tiny; used by the CI smoke test)
 //          --only=micro,memory,http,flood   --out=<file> (default bench/RESULTS.md)   --json=<file>
 //          --note="<text>" (added to the top of RESULTS.md, e.g. "measured under load")
-//          --frameworks=express,fastify,koa (HTTP: only these)   --diagnose (adds an async no-op middleware)   --duration=S --rounds=N --warm=S (try-outs)
+//          --frameworks=express,fastify,koa (HTTP: only these)
+//          --diagnose (diagnostic middlewares: async no-op everywhere; on Express core-direct and a sync-hit sketch)   --duration=S --rounds=N --warm=S (try-outs)
 //          --profile | --no-profile (one more run per bare/floor/tokenguard server under the V8 profiler, summaries
 //          in the report; default on in full mode, off in quick mode)
 import { writeFileSync } from 'node:fs';
@@ -19,7 +20,7 @@ const args = parseArgs(process.argv.slice(2));
 const MODE = args.smoke ? 'smoke' : args.quick ? 'quick' : 'full';
 const SETTINGS = {
   smoke: { sections: ['micro'], http: null, flood: null, memoryTokens: 0, deadlineS: 60 },
-  quick: { sections: ['micro', 'memory', 'http', 'flood'], http: { duration: 2, warm: 1, rounds: 2, extraAlgs: false, allEngines: false }, flood: { duration: 2, rounds: 2, rate: 500 }, memoryTokens: 10_000, deadlineS: 240 },
+  quick: { sections: ['micro', 'memory', 'http', 'flood'], http: { duration: 2, warm: 0.5, rounds: 2, extraAlgs: false, allEngines: false }, flood: { duration: 2, rounds: 2, rate: 500 }, memoryTokens: 10_000, deadlineS: 240 },
   full: { sections: ['micro', 'memory', 'http', 'flood'], http: { duration: 8, warm: 2, rounds: 3, extraAlgs: true, allEngines: true }, flood: { duration: 8, rounds: 3, rate: 500 }, memoryTokens: 10_000, deadlineS: 3_600 },
 }[MODE];
 // Overrides for trying the harness out (e.g. the full plan with tiny rounds): --duration, --rounds, --warm.
@@ -75,19 +76,15 @@ function httpPlan(tg, adapters, settings) {
     return out;
   };
   // The node:crypto floor as a guard in the same server: the yardstick for uncached tokenguard.
-  // --diagnose: a middleware that only awaits one microtask, to tell the framework's async cost from the guard's.
-  const diag = (fw) =>
-    args.diagnose
-      ? [
-          { id: 'async no-op middleware (diagnostic)', guard: 'async-noop', alg: 'RS256', kind: 'diag' },
-          ...(fw === 'express'
-            ? [
-                { id: 'core verifyRequest() in a minimal middleware (diagnostic)', guard: 'core-direct', alg: 'RS256', kind: 'diag' },
-                { id: 'sync cache-hit sketch (diagnostic)', guard: 'sync-hit-sketch', alg: 'RS256', kind: 'diag' },
-              ]
-            : []),
-        ]
-      : [];
+  // Diagnostics that tell the framework's async-middleware cost from the core's and the adapter's: on Express
+  // in full mode; everywhere (plus a sync cache-hit sketch on Express) with --diagnose.
+  const diag = (fw) => {
+    if (!args.diagnose && !(MODE === 'full' && fw === 'express')) return [];
+    const out = [{ id: 'async no-op middleware (diagnostic)', guard: 'async-noop', alg: 'RS256', kind: 'diag' }];
+    if (fw === 'express' && tg.available) out.push({ id: 'core verifyRequest() in a minimal middleware (diagnostic)', guard: 'core-direct', alg: 'RS256', kind: 'diag' });
+    if (fw === 'express' && tg.available && args.diagnose) out.push({ id: 'sync cache-hit sketch (diagnostic)', guard: 'sync-hit-sketch', alg: 'RS256', kind: 'diag' });
+    return out;
+  };
   const floors = (fw) => [
     ...diag(fw),
     { id: 'node:crypto floor guard', guard: 'floor', alg: 'RS256', kind: 'floor' },
@@ -283,6 +280,11 @@ async function floodBench(ctx, settings) {
         for (const [code, n] of Object.entries(fr.statusCodes)) floodStatus[code] = (floodStatus[code] ?? 0) + n;
       }
     }
+    // The server's own CPU per rejected random-kid request: the flood stream alone, at the same rate.
+    const fm0 = await ask(server, { type: 'mark' });
+    const hitsAlone = ctx.jwks.hits();
+    const alone = (await ask(flood, { type: 'run', url, tokens: ctx.floodTokens, connections: 10, duration: settings.duration, overallRate: settings.rate }, (settings.duration + 30) * 1000, 'done')).result;
+    const fm1 = await ask(server, { type: 'mark' });
     const quiet = median(samples.quiet.map((x) => x.reqPerSec));
     const withFlood = median(samples.flood.map((x) => x.reqPerSec));
     return {
@@ -296,6 +298,10 @@ async function floodBench(ctx, settings) {
       jwksFetchesDuringFlood: jwksFetches,
       floodSeconds,
       validNon2xx: samples.flood.reduce((a, x) => a + x.non2xx + x.errors, 0),
+      cpuPerValidReq: median(samples.quiet.map((x) => x.cpuPerReq)),
+      cpuPerFloodReq: (fm1.cpuUs - fm0.cpuUs) / (fm1.requests - fm0.requests),
+      floodAloneStatus: alone.statusCodes,
+      jwksFetchesFloodAlone: ctx.jwks.hits() - hitsAlone,
     };
   } finally {
     await Promise.all([stop(server), stop(load), stop(flood)]);
