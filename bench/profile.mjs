@@ -43,13 +43,23 @@ async function main() {
   if (args.save) writeFileSync(String(args.save), JSON.stringify(profile));
   const md = `Case **${CASE}**, ${ALG}${ENGINE ? `, engine ${ENGINE}` : ''}: ${OPS.toLocaleString('en-US')} operations, ${cpu.toFixed(2)} µs CPU per operation (process.cpuUsage, measured without the profiler; the sampled profile of a second pass splits it).\n\n${summarizeProfile(profile, cpu, Number(args.top ?? 20))}`;
   if (args.out) writeFileSync(String(args.out), `${md}\n`);
-  process.stdout.write(`${md}\n`);
+  return md;
 }
 
 main().then(
-  () => process.exit(0),
+  (md) => {
+    // Run by run.mjs: the summary goes back over IPC; alone: to stdout.
+    if (process.send) process.send({ type: 'result', result: { case: CASE, alg: ALG, engine: ENGINE ?? null, markdown: md } }, () => process.exit(0));
+    else {
+      process.stdout.write(`${md}\n`);
+      process.exit(0);
+    }
+  },
   (err) => {
-    console.error(err);
-    process.exit(1);
+    if (process.send) process.send({ type: 'error', message: String(err?.stack ?? err) }, () => process.exit(1));
+    else {
+      console.error(err);
+      process.exit(1);
+    }
   },
 );

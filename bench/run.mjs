@@ -331,6 +331,12 @@ async function main() {
     log('micro: verification microbenchmark');
     results.micro = await runChild('micro.mjs', [`--${MODE}`], { timeoutMs: MODE === 'full' ? 900_000 : 120_000 });
   }
+  if (sections.includes('micro') && PROFILE && tg.available) {
+    log('profile: where the time goes inside the core (uncached RS256, verifyRequest() hit)');
+    const engine = tg.engines[0] ? [`--engine=${tg.engines[0]}`] : [];
+    results.coreProfiles = [];
+    for (const c of ['uncached', 'request']) results.coreProfiles.push(await runChild('profile.mjs', [`--case=${c}`, '--alg=RS256', '--top=15', ...engine], { timeoutMs: 120_000 }));
+  }
   if (sections.includes('memory')) {
     log('memory: heap growth of the verified-token cache');
     results.memory = await runChild('memory.mjs', [`--tokens=${SETTINGS.memoryTokens}`], { nodeArgs: ['--expose-gc'], timeoutMs: 120_000 });

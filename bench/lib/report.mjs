@@ -155,6 +155,9 @@ export function renderReport(res) {
   const answers = findings(res);
   if (answers) parts.push(`## Findings (computed from this run)\n\n${answers}`);
   if (res.http) parts.push(`## HTTP: bare vs tokenguard vs peers\n\n${httpTables(res.http)}`);
+  if (res.coreProfiles?.length) {
+    parts.push(['## Where the time goes inside the core (bench/profile.mjs)', 'The V8 sampling profiler on the measured loop only; µs per operation apportioned from the CPU time measured without the profiler.', ...res.coreProfiles.map((p) => p.markdown)].join('\n\n'));
+  }
   if (res.http?.profiles) {
     const out = ['## Where the server time goes (--profile)', 'One extra load run per server under the V8 sampling profiler; shares of the sampled CPU time, turned into µs per request with the median server CPU per request of the timed rounds.'];
     for (const [fw, list] of Object.entries(res.http.profiles)) for (const p of list) out.push(`### ${fw}: ${p.id} (${f(p.cpuPerReq)} µs CPU per request)\n\n${p.markdown}`);
