@@ -2,7 +2,7 @@
 // killed at the end (normal exit, error, SIGINT/SIGTERM), and the machine description.
 import { spawn, execFileSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 
@@ -154,11 +154,6 @@ export function machine() {
     pinned: canPin,
     loadavg: load,
   };
-}
-
-/** True when `packages/<pkg>/dist/index.js` exists (the package was built by `tsc -b`). */
-export function hasBuilt(pkg) {
-  return existsSync(join(BENCH_DIR, '..', 'packages', pkg, 'dist', 'index.js'));
 }
 
 /** Sleeps `ms`. */
