@@ -39,7 +39,7 @@ import {
   type VerifierOptions,
   type VerifyContext,
 } from '@tokenguard/core';
-import type { Registry } from 'prom-client';
+import type { Registry, RegistryContentType } from 'prom-client';
 
 export type { AuthInfo, ScopeMode, TokenVerifier, RequireScopesOptions } from '@tokenguard/core';
 export { TokenError, isTokenError } from '@tokenguard/core';
@@ -78,7 +78,7 @@ export interface FastifyTokenGuardOptions extends Omit<VerifierOptions, 'metrics
    * Core metrics options plus `path`: when set, the registry is served there without authentication.
    * `false` disables metrics. Default: prom-client's default registry, not served.
    */
-  metrics?: false | { registry?: Registry; prefix?: string; path?: string };
+  metrics?: false | { registry?: Registry<RegistryContentType>; prefix?: string; path?: string };
   /** Hook that verifies the token: `'preValidation'` (default; sees form bodies), `'onRequest'` or `'preHandler'`. */
   hook?: 'onRequest' | 'preValidation' | 'preHandler';
 }
@@ -241,7 +241,7 @@ function asArray<T>(value: T | T[] | undefined): T[] {
   return value === undefined ? [] : Array.isArray(value) ? value : [value];
 }
 
-function withoutPath(metrics: { registry?: Registry; prefix?: string; path?: string }): { registry?: Registry; prefix?: string } {
+function withoutPath(metrics: { registry?: Registry<RegistryContentType>; prefix?: string; path?: string }): { registry?: Registry<RegistryContentType>; prefix?: string } {
   const { path: _path, ...rest } = metrics;
   return rest;
 }

@@ -40,6 +40,8 @@ export interface Settings {
   readonly revocation: RevocationStore | undefined;
   readonly failMode: 'open' | 'closed';
   readonly engine: 'node' | 'jose';
+  /** Verify signatures on the libuv thread pool (node engine). */
+  readonly offload: boolean;
 }
 
 function fail(message: string): never {
@@ -187,5 +189,6 @@ export function validateOptions(o: VerifierOptions): Settings {
     revocation,
     failMode,
     engine,
+    offload: bool(o.offload, 'offload', false),
   };
 }
