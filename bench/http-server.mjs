@@ -50,6 +50,7 @@ async function tgOptions(cfg) {
     algorithms: [cfg.alg],
     ...(cfg.cache === false ? { cache: false } : {}),
     ...(cfg.engine ? { engine: cfg.engine } : {}),
+    ...(cfg.offload ? { offload: true } : {}),
   };
 }
 

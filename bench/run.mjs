@@ -72,6 +72,11 @@ function httpPlan(tg, adapters, settings) {
       if (tg.engines.length > 1) {
         for (const engine of tg.engines) out.push({ id: `tokenguard, uncached (${engine}), server unpinned`, guard: 'tokenguard', alg: 'RS256', cache: false, engine, kind: 'tg-unpinned', unpinned: true });
       }
+      if (tg.offload) {
+        const engine = tg.engines.includes('node') ? 'node' : undefined;
+        out.push({ id: 'tokenguard, uncached (node, offload)', guard: 'tokenguard', alg: 'RS256', cache: false, engine, offload: true, kind: 'tg-uncached' });
+        out.push({ id: 'tokenguard, uncached (node, offload), server unpinned', guard: 'tokenguard', alg: 'RS256', cache: false, engine, offload: true, kind: 'tg-unpinned', unpinned: true });
+      }
     }
     return out;
   };
@@ -169,7 +174,7 @@ async function httpBench(ctx, settings) {
         const server = startNode('http-server.mjs', [], { core: v.unpinned ? undefined : SERVER_CORE });
         v.server = server;
         try {
-          const ready = await ask(server, { type: 'config', framework: fw, guard: v.guard, alg: v.alg, cache: v.cache, engine: v.engine, issuer: ISSUER, audience: AUDIENCE, jwksUri: ctx.jwks.url, pem: ctx.keys[v.alg].pem, jwk: ctx.keys[v.alg].jwk }, 30_000, 'ready');
+          const ready = await ask(server, { type: 'config', framework: fw, guard: v.guard, alg: v.alg, cache: v.cache, engine: v.engine, offload: v.offload, issuer: ISSUER, audience: AUDIENCE, jwksUri: ctx.jwks.url, pem: ctx.keys[v.alg].pem, jwk: ctx.keys[v.alg].jwk }, 30_000, 'ready');
           v.url = `http://127.0.0.1:${ready.port}`;
           v.error = await sanity(ready.port, v, ctx.tokens[v.alg][0], ctx.forged);
         } catch (err) {
@@ -222,6 +227,7 @@ function summarizeFramework(variants) {
       kind: v.kind,
       alg: v.alg,
       engine: v.engine ?? null,
+      offload: v.offload ?? false,
       error: v.error ?? null,
       rounds: s.length,
       reqPerSec: median(s.map((x) => x.reqPerSec)),

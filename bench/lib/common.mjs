@@ -160,13 +160,13 @@ export function machine() {
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * What the built `@tokenguard/core` offers: whether it loads, and which `engine` values it documents
- * (`[undefined]` when it has no engine option).
+ * What the built `@tokenguard/core` offers: whether it loads, which `engine` values it documents
+ * (`[undefined]` when it has no engine option), and whether it has the `offload` option.
  */
 export async function tokenguardInfo() {
   try {
     const core = await import('@tokenguard/core');
-    if (typeof core.createTokenVerifier !== 'function') return { available: false, reason: '@tokenguard/core has no createTokenVerifier yet', engines: [] };
+    if (typeof core.createTokenVerifier !== 'function') return { available: false, reason: '@tokenguard/core has no createTokenVerifier yet', engines: [], offload: false };
     const dist = join(BENCH_DIR, '..', 'packages', 'core', 'dist');
     let dts = '';
     const walk = (d) => {
@@ -177,9 +177,11 @@ export async function tokenguardInfo() {
     };
     walk(dist);
     const engines = /\bengine\?\s*:/.test(dts) && /'jose'/.test(dts) && /'node'/.test(dts) ? ['node', 'jose'] : [undefined];
-    return { available: true, engines, core };
+    // `offload: true` (node engine: crypto.verify on the libuv thread pool), when the core has it.
+    const offload = /\boffload\?\s*:\s*boolean/.test(dts);
+    return { available: true, engines, offload, core };
   } catch (err) {
-    return { available: false, reason: `@tokenguard/core not loadable (${err.code ?? err.message})`, engines: [] };
+    return { available: false, reason: `@tokenguard/core not loadable (${err.code ?? err.message})`, engines: [], offload: false };
   }
 }
 

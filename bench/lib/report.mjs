@@ -7,6 +7,8 @@ const f = (x, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : '—');
 const int = (x) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '—');
 const pct = (x) => (Number.isFinite(x) ? `${Math.round(x * 100)}%` : '—');
 const verdict = (ok) => (ok === null ? 'n/a' : ok ? '**pass**' : '**FAIL**');
+/** ` (node)`, ` (node, offload)` or '' for a microbenchmark row. */
+const eng = (r) => (r.engine || r.offload ? ` (${[r.engine, r.offload ? 'offload' : null].filter(Boolean).join(', ')})` : '');
 const table = (head, rows) => [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
 
 /** The microbenchmark row of `group` and `mode` for `alg`. */
@@ -23,12 +25,12 @@ function summary(res) {
   const { micro, http, memory, flood } = res;
   if (micro) {
     for (const r of micro.rows.filter((x) => (x.group.startsWith('tg-cached') || x.group.startsWith('tg-request')) && !x.error)) {
-      rows.push([`${r.group.startsWith('tg-request') ? 'verifyRequest() cache hit (extraction + new token string)' : 'verify() cache hit'} inside the core, ${r.alg}${r.engine ? ` (${r.engine})` : ''} (micro)`, `${f(r.cpuUs, 2)} µs CPU`, `≤ ${TARGETS.cacheHitUs} µs`, verdict(r.cpuUs <= TARGETS.cacheHitUs)]);
+      rows.push([`${r.group.startsWith('tg-request') ? 'verifyRequest() cache hit (extraction + new token string)' : 'verify() cache hit'} inside the core, ${r.alg}${eng(r)} (micro)`, `${f(r.cpuUs, 2)} µs CPU`, `≤ ${TARGETS.cacheHitUs} µs`, verdict(r.cpuUs <= TARGETS.cacheHitUs)]);
     }
     for (const r of micro.rows.filter((x) => x.group.startsWith('tg-uncached') && x.mode === 'seq' && !x.error)) {
       const floor = floorUs(micro, r.alg);
       const ratio = r.cpuUs / floor;
-      rows.push([`uncached verify() vs node:crypto floor, ${r.alg}${r.engine ? ` (${r.engine})` : ''} (micro)`, `${f(r.cpuUs)} µs = ${f(ratio, 2)}× floor ${f(floor)} µs`, `≤ ${TARGETS.uncachedVsFloor}×`, verdict(ratio <= TARGETS.uncachedVsFloor)]);
+      rows.push([`uncached verify() vs node:crypto floor, ${r.alg}${eng(r)} (micro)`, `${f(r.cpuUs)} µs = ${f(ratio, 2)}× floor ${f(floor)} µs`, `≤ ${TARGETS.uncachedVsFloor}×`, verdict(ratio <= TARGETS.uncachedVsFloor)]);
     }
     if (!micro.tokenguard.available) rows.push(['tokenguard in the microbenchmark', micro.tokenguard.reason ?? 'not available', '—', 'n/a']);
   }
@@ -93,16 +95,17 @@ function findings(res) {
       const seqNode = microRow(micro, alg, 'tg-uncached-node', 'seq') ?? microRow(micro, alg, 'tg-uncached', 'seq');
       const inflNode = microRow(micro, alg, 'tg-uncached-node', 'inflight') ?? microRow(micro, alg, 'tg-uncached', 'inflight');
       const inflJose = microRow(micro, alg, 'tg-uncached-jose', 'inflight');
+      const inflOffload = microRow(micro, alg, 'tg-uncached-node-offload', 'inflight');
       const joseSeq = microRow(micro, alg, 'jose', 'seq');
       const joseInfl = microRow(micro, alg, 'jose', 'inflight');
       if (joseSeq && joseInfl) {
-        out.push(`  Thread pool (${micro.config.inflight} in flight): jose jwtVerify ${f(joseSeq.cpuUs)} → ${f(joseInfl.cpuUs)} µs CPU/op, ${int(joseSeq.opsPerSec)} → ${int(joseInfl.opsPerSec)} ops/s${inflJose && inflNode ? `; tokenguard uncached ${int(inflJose.opsPerSec)} ops/s with engine jose vs ${int(inflNode.opsPerSec)} with engine node (${f(inflJose.cpuUs)} vs ${f(inflNode.cpuUs)} µs CPU/op)` : seqNode ? `; tokenguard uncached ${int(seqNode.opsPerSec)} ops/s one at a time` : ''}.`);
+        out.push(`  Thread pool (${micro.config.inflight} in flight): jose jwtVerify ${f(joseSeq.cpuUs)} → ${f(joseInfl.cpuUs)} µs CPU/op, ${int(joseSeq.opsPerSec)} → ${int(joseInfl.opsPerSec)} ops/s${inflJose && inflNode ? `; tokenguard uncached ${int(inflJose.opsPerSec)} ops/s with engine jose vs ${int(inflNode.opsPerSec)} with engine node (${f(inflJose.cpuUs)} vs ${f(inflNode.cpuUs)} µs CPU/op)${inflOffload ? `, ${int(inflOffload.opsPerSec)} with engine node + offload (${f(inflOffload.cpuUs)} µs CPU/op)` : ''}` : seqNode ? `; tokenguard uncached ${int(seqNode.opsPerSec)} ops/s one at a time` : ''}.`);
       }
     }
   }
   const unpinned = http?.frameworks.express?.filter((v) => v.kind === 'tg-unpinned' && v.rounds) ?? [];
   if (unpinned.length) {
-    out.push(`- **Thread-pool offload over HTTP, server free to use both cores** (Express, RS256 uncached): ${unpinned.map((v) => `${v.engine}: ${int(v.reqPerSec)} req/s, ${f(v.cpuPerReq)} µs CPU/req, p99 ${f(v.p99)} ms`).join('; ')}.`);
+    out.push(`- **Thread-pool offload over HTTP, server free to use both cores** (Express, RS256 uncached): ${unpinned.map((v) => `${v.engine}${v.offload ? ' + offload' : ''}: ${int(v.reqPerSec)} req/s, ${f(v.cpuPerReq)} µs CPU/req, p99 ${f(v.p99)} ms`).join('; ')}.`);
   }
   return out.join('\n');
 }
