@@ -9,7 +9,7 @@ import { decodeProtectedHeader } from 'jose';
 import { Registry } from 'prom-client';
 import { startOrdersApis, type OrdersApi } from '../../../test/helpers/orders-apis';
 import { delay } from './fault-server';
-import { parseProm, sample } from '../../../test/helpers/prom';
+import { parseProm, sample, samplesOf } from '../../../test/helpers/prom';
 
 const SECRET = 'downstream-secret-4f7a';
 const RUN_MS = 12_000;
@@ -18,6 +18,8 @@ let issuer: IssuerServer;
 let tokens: TokenProvider | undefined;
 const targets: OrdersApi[] = [];
 let closeApis: (() => Promise<void>) | undefined;
+// The APIs' own metrics: what they saw, before any client-side retry could hide a 401.
+const apiRegistry = new Registry();
 
 beforeAll(async () => {
   issuer = await createIssuerServer({
@@ -25,7 +27,7 @@ beforeAll(async () => {
     signing: { prePublish: '1s' },
     clients: [{ clientId: 'orders-client', clientSecretHash: await hashClientSecret(SECRET), scopes: ['orders:read'], audiences: ['orders-api'], tokenTtl: `${TTL_S}s` }],
   });
-  const started = await startOrdersApis({ issuer: issuer.url, audience: 'orders-api', metrics: { registry: new Registry() } });
+  const started = await startOrdersApis({ issuer: issuer.url, audience: 'orders-api', metrics: { registry: apiRegistry } });
   targets.push(...started.apis);
   closeApis = started.close;
 });
@@ -85,6 +87,14 @@ it(`guarded APIs see zero 401s over ${RUN_MS / 1000} s of ${TTL_S} s tokens and 
   // several lifetimes, refreshed ahead of expiry: about one token per 80% of a lifetime, not one per call
   expect(fetched).toBeGreaterThanOrEqual(Math.floor(RUN_MS / 1000 / TTL_S));
   expect(fetched).toBeLessThan(calls / 10);
+  // Server side: \`tokens.fetch\` retries once on a 401 invalid_token, so the statuses above could hide one;
+  // the guards' own counters cannot (regression: the test only looked at what the client finally got).
+  const seen = parseProm(await apiRegistry.metrics());
+  const rejected = samplesOf(seen, 'tokenguard_validations_total').filter((x) => x.labels.outcome === 'rejected').reduce((n, x) => n + x.value, 0);
+  const accepted = samplesOf(seen, 'tokenguard_validations_total').filter((x) => x.labels.outcome === 'accepted').reduce((n, x) => n + x.value, 0);
+  expect(rejected).toBe(0);
+  expect(accepted).toBe(calls);
+  expect(events.filter((e) => e.type === 'token.fetched').length).toBe(fetched);
   // the rotation happened mid-run: the last tokens are signed by the new key
   expect(decodeProtectedHeader(await provider.getToken()).kid).not.toBe(firstKid);
 }, 30_000);

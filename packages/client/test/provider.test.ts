@@ -87,14 +87,17 @@ describe('cache and single flight', () => {
     await expect(b.getToken()).resolves.toBe(tb);
   });
 
-  it('refreshes ahead of expiry in the background while still serving the current token', async () => {
+  it('refreshes ahead of expiry in the background while still serving the current token (regression: waited for the request, not the cached answer)', async () => {
     ep.setDefault({ kind: 'ok', ttl: 3 });
     const events: TokenEvent[] = [];
     const tokens = make({ refreshAhead: 0.3, refreshJitter: 0, onEvent: (e) => events.push(e) });
     const first = await tokens.getToken();
-    // The refresh timer fires at ~30% of the lifetime; the token is still valid then.
+    // The refresh timer fires at ~30% of the lifetime; the token is still valid then. Wait for the refreshed
+    // token to be cached (its token.fetched event), not merely for the endpoint to see the request: on a busy
+    // machine the answer can still be on its way when the request is recorded.
+    const fetched = (): number => events.filter((e) => e.type === 'token.fetched').length;
     const deadline = Date.now() + 2500;
-    while (ep.requests.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while (fetched() < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     expect(ep.requests).toHaveLength(2);
     const second = await tokens.getToken();
     expect(second).not.toBe(first);
