@@ -38,9 +38,13 @@ describe('node:crypto fast path agrees with jose for every algorithm', () => {
       expect(verifySignature(alg, { key }, `${d.signingInput}x`, d.signature)).toBe(false);
     }
     const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg };
-    for (const engine of ['node', 'jose'] as const) {
-      const v = createTokenVerifier({ issuer: ISS, audience: AUD, keys: { keys: [jwk] }, algorithms: [alg], engine, metrics: false });
+    const [h, p, sig] = token.split('.');
+    const flipped = Buffer.from(sig!, 'base64url');
+    flipped[flipped.length - 1]! ^= 1;
+    for (const [engine, offload] of [['node', false], ['node', true], ['jose', false]] as const) {
+      const v = createTokenVerifier({ issuer: ISS, audience: AUD, keys: { keys: [jwk] }, algorithms: [alg], engine, offload, metrics: false, cache: false });
       await expect(v.verify(token)).resolves.toMatchObject({ issuer: ISS });
+      await expect(v.verify(`${h}.${p}.${flipped.toString('base64url')}`)).rejects.toMatchObject({ code: 'signature_invalid' });
       await v.close();
     }
   });
@@ -51,8 +55,8 @@ describe('node:crypto fast path agrees with jose for every algorithm', () => {
     const d = decodeJws(token, 8192);
     expect(verifySignature(alg, { key: new TextEncoder().encode(secret) }, d.signingInput, d.signature)).toBe(true);
     expect(verifySignature(alg, { key: new TextEncoder().encode(`${secret}x`) }, d.signingInput, d.signature)).toBe(false);
-    for (const engine of ['node', 'jose'] as const) {
-      const v = createTokenVerifier({ issuer: ISS, audience: AUD, secret, algorithms: [alg], engine, metrics: false });
+    for (const [engine, offload] of [['node', false], ['node', true], ['jose', false]] as const) {
+      const v = createTokenVerifier({ issuer: ISS, audience: AUD, secret, algorithms: [alg], engine, offload, metrics: false });
       await expect(v.verify(token)).resolves.toMatchObject({ issuer: ISS });
       await v.close();
     }
@@ -138,6 +142,22 @@ describe('jose error mapping', () => {
     expect(own(o, 'b')).toBe(2);
     expect(own({}, 'constructor')).toBeUndefined();
     expect(own({}, 'toString')).toBeUndefined();
+  });
+
+  it.each([false, true])('many verifications in flight at once keep their own bytes (offload %s)', async (offload) => {
+    // The signing input and signature go through one reused buffer; interleaved calls must not see each other's.
+    const [a, b] = await Promise.all([pair('ES256'), pair('RS256')]);
+    const keys = { keys: [{ ...(await exportJWK(a.publicKey)), kid: 'a', alg: 'ES256' }, { ...(await exportJWK(b.publicKey)), kid: 'b', alg: 'RS256' }] };
+    const v = createTokenVerifier({ issuer: ISS, audience: AUD, keys, algorithms: ['ES256', 'RS256'], offload, metrics: false, cache: false });
+    const tokens = await Promise.all(Array.from({ length: 40 }, (_, i) => {
+      const [alg, kid, priv] = i % 2 === 0 ? ['ES256', 'a', a.privateKey] as const : ['RS256', 'b', b.privateKey] as const;
+      return new SignJWT({ iss: ISS, aud: AUD, sub: `s${i}` }).setProtectedHeader({ alg, kid }).setIssuedAt().setExpirationTime('5m').sign(priv);
+    }));
+    // Every third token gets the signature of its neighbour (same alg): must fail, while the others pass.
+    const sent = tokens.map((t, i) => (i % 3 === 0 && i + 2 < tokens.length ? `${t.slice(0, t.lastIndexOf('.'))}${tokens[i + 2]!.slice(tokens[i + 2]!.lastIndexOf('.'))}` : t));
+    const results = await Promise.all(sent.map((t) => v.verify(t).then((auth) => auth.subject, (e: TokenError) => e.code)));
+    expect(results).toEqual(sent.map((_t, i) => (i % 3 === 0 && i + 2 < tokens.length ? 'signature_invalid' : `s${i}`)));
+    await v.close();
   });
 
   it('decodeJws refuses non-strings', () => {

@@ -53,6 +53,7 @@ const structure: Case[] = [
   ['empty token', () => '', 'token_malformed 401'],
   ['one segment', () => 'abc', 'token_malformed 401'],
   ['two segments', (c) => signParts(c.rsa, { alg: 'RS256', kid: c.rsa.kid }, base()).split('.').slice(0, 2).join('.'), 'token_malformed 401'],
+  ['two segments, header not JSON', () => `${b64u('not json')}.${b64u(base())}`, 'token_malformed 401'],
   ['four segments', (c) => `${signParts(c.rsa, { alg: 'RS256', kid: c.rsa.kid }, base())}.x`, 'token_malformed 401'],
   ['five segments (JWE, PBES2 p2c bomb)', () => `${b64u({ alg: 'PBES2-HS512+A256KW', enc: 'A256GCM', p2c: 2 ** 31 - 1, p2s: 'c2FsdA' })}.a.b.c.d`, 'token_malformed 401'],
   ['five segments (JWE, zip)', () => `${b64u({ alg: 'dir', enc: 'A256GCM', zip: 'DEF' })}..aXY.Y3Q.dGFn`, 'token_malformed 401'],
@@ -82,8 +83,13 @@ const structure: Case[] = [
 ];
 
 const algorithms: Case[] = [
-  ...['none', 'None', 'NONE', 'nOnE'].map((alg): Case => [`alg ${alg}`, () => rawToken({ alg, typ: 'JWT' }, base(), ''), 'alg_not_allowed 401']),
-  ['alg none with a signature', () => rawToken({ alg: 'none' }, base()), 'alg_not_allowed 401'],
+  // Every spelling of none is alg_not_allowed: with an empty signature, with one, and written without the final dot.
+  ...['none', 'None', 'NONE', 'nOnE'].flatMap((alg): Case[] => [
+    [`alg ${alg}, empty signature`, () => rawToken({ alg, typ: 'JWT' }, base(), ''), 'alg_not_allowed 401'],
+    [`alg ${alg}, empty signature, no typ`, () => rawToken({ alg }, base(), ''), 'alg_not_allowed 401'],
+    [`alg ${alg} with a signature`, () => rawToken({ alg, typ: 'at+jwt' }, base()), 'alg_not_allowed 401'],
+    [`alg ${alg}, two segments (no final dot)`, () => rawToken({ alg }, base(), '').slice(0, -1), 'alg_not_allowed 401'],
+  ]),
   ['alg empty', () => rawToken({ alg: '' }, base()), 'alg_not_allowed 401'],
   ['alg a number', () => rawToken({ alg: 256 }, base()), 'alg_not_allowed 401'],
   ['alg an array', () => rawToken({ alg: ['RS256'] }, base()), 'alg_not_allowed 401'],
@@ -180,7 +186,8 @@ const issAudTyp: Case[] = [
   ['scp an array with a number', (c) => signParts(c.rsa, { alg: 'RS256', kid: c.rsa.kid }, base({ scp: ['read', 1] })), 'claim_invalid 401'],
 ];
 
-describe.each(['node', 'jose'] as const)('hostile tokens (engine %s)', (engine) => {
+// The node engine runs the table twice: signatures on the event loop and on the thread pool (`offload`).
+describe.each([['node', false], ['node', true], ['jose', false]] as const)('hostile tokens (engine %s, offload %s)', (engine, offload) => {
   const ctx = {} as Ctx;
   let verifier: TokenVerifier;
   let jwksServer: Awaited<ReturnType<typeof jsonServer>>;
@@ -197,7 +204,7 @@ describe.each(['node', 'jose'] as const)('hostile tokens (engine %s)', (engine) 
     });
     ctx.trapUrl = trap.url;
     jwksServer = await jsonServer(jwks(rsa, rsa2, ec, ed));
-    verifier = createTokenVerifier({ issuer: ISS, audience: AUD, jwksUri: `${jwksServer.url}/jwks.json`, clockTolerance: 0, engine, metrics: false, jwks: { cooldown: '1h' } });
+    verifier = createTokenVerifier({ issuer: ISS, audience: AUD, jwksUri: `${jwksServer.url}/jwks.json`, clockTolerance: 0, engine, offload, metrics: false, jwks: { cooldown: '1h' } });
   });
   afterAll(async () => {
     await verifier.close();
@@ -266,12 +273,12 @@ describe.each(['node', 'jose'] as const)('hostile tokens (engine %s)', (engine) 
   });
 });
 
-describe.each(['node', 'jose'] as const)('strict RFC 9068 mode (engine %s)', (engine) => {
+describe.each([['node', false], ['node', true], ['jose', false]] as const)('strict RFC 9068 mode (engine %s, offload %s)', (engine, offload) => {
   let key: TestKey;
   let verifier: TokenVerifier;
   beforeAll(async () => {
     key = await makeKey('ES256');
-    verifier = createTokenVerifier({ issuer: ISS, audience: AUD, keys: jwks(key) as never, strict: true, engine, metrics: false });
+    verifier = createTokenVerifier({ issuer: ISS, audience: AUD, keys: jwks(key) as never, strict: true, engine, offload, metrics: false });
   });
   afterAll(() => verifier.close());
   const sign = (typ: string | undefined, extra: Record<string, unknown> = {}) => signParts(key, { alg: 'ES256', kid: key.kid, ...(typ === undefined ? {} : { typ }) }, base(extra));

@@ -1,5 +1,6 @@
+import { Registry, type OpenMetricsContentType } from 'prom-client';
 import { createTokenVerifier, type VerifierOptions } from '@tokenguard/core';
-import { jwks, makeKey, type TestKey } from '../../../test/helpers/keys';
+import { jwks, makeKey, signToken, type TestKey } from '../../../test/helpers/keys';
 
 const ISS = 'https://idp.example.test/';
 const AUD = 'orders-api';
@@ -56,6 +57,7 @@ describe('createTokenVerifier option validation', () => {
     ['logger without methods', () => ({ ...base(), logger: { info() {} } }), /"logger"/],
     ['onEvent not a function', () => ({ ...base(), onEvent: {} }), /"onEvent"/],
     ['engine unknown', () => ({ ...base(), engine: 'wasm' }), /"engine"/],
+    ['offload not a boolean', () => ({ ...base(), offload: 'yes' }), /"offload" must be a boolean/],
     ['jwksUri not a URL', () => ({ ...base(), keys: undefined, jwksUri: 'file:///etc/passwd' }), /"jwksUri"/],
     ['keys not a key set', () => ({ ...base(), keys: { keys: 'none' } }), /"keys"/],
   ])('%s → TypeError naming it', (_n, build, message) => {
@@ -72,5 +74,16 @@ describe('createTokenVerifier option validation', () => {
     await v.close();
     const v2 = createTokenVerifier({ ...base(), cache: false, audience: [AUD, 'other'] });
     await v2.close();
+  });
+
+  it('metrics.registry takes an OpenMetrics registry (typed and at run time)', async () => {
+    const registry = new Registry<OpenMetricsContentType>();
+    registry.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
+    const v = createTokenVerifier({ ...base(), metrics: { registry } });
+    await v.verify(await signToken(key, { iss: ISS, aud: AUD }));
+    const text = await registry.metrics();
+    expect(text).toMatch(/^tokenguard_validations_total\{[^}]*outcome="accepted"[^}]*\} 1$/m);
+    expect(text.trimEnd().endsWith('# EOF')).toBe(true);
+    await v.close();
   });
 });

@@ -1,4 +1,5 @@
-import { createTokenVerifier, createMemoryRevocationStore, TokenError, type TokenVerifier } from '@tokenguard/core';
+import { createTokenVerifier, createMemoryRevocationStore, TokenError, type AuditEvent, type TokenVerifier } from '@tokenguard/core';
+import { b64u } from '../../../test/helpers/keys';
 import { jwks, makeKey, signToken, type TestKey } from '../../../test/helpers/keys';
 
 const ISS = 'https://idp.example.test/';
@@ -58,6 +59,16 @@ describe.each(['node', 'jose'] as const)('createTokenVerifier (engine %s)', (eng
     expect(JSON.parse(JSON.stringify(again)).expiresAt).toBe(new Date((auth.claims.exp as number) * 1000).toISOString());
   });
 
+  it('serializes every field but the token (fingerprint and scopes included)', async () => {
+    const token = await signToken(rsa, { iss: ISS, aud: AUD, sub: 'svc-j', scope: 'a b' });
+    const auth = await verifier.verify(token);
+    const json = JSON.parse(JSON.stringify(auth)) as Record<string, unknown>;
+    // clientId is undefined here, so JSON leaves it out.
+    expect(Object.keys(json).sort()).toEqual(['claims', 'expiresAt', 'fingerprint', 'header', 'issuer', 'scopes', 'subject']);
+    expect(json).toMatchObject({ subject: 'svc-j', issuer: ISS, fingerprint: auth.fingerprint, scopes: ['a', 'b'] });
+    expect(JSON.stringify(auth)).not.toContain(token);
+  });
+
   it('rejects a token signed by an unknown key', async () => {
     const other = await makeKey('RS256', rsa.kid);
     const token = await signToken(other, { iss: ISS, aud: AUD });
@@ -76,5 +87,67 @@ describe.each(['node', 'jose'] as const)('createTokenVerifier (engine %s)', (eng
     expect((await rejection(v.verify(t1))).code).toBe('token_revoked');
     expect((await rejection(v.verify(t2))).code).toBe('token_revoked');
     await v.close();
+  });
+});
+
+describe.each([['node', false], ['node', true], ['jose', false]] as const)('token.rejected events name the token only once its signature verified (engine %s, offload %s)', (engine, offload) => {
+  let rsa: TestKey, impostor: TestKey;
+  let verifier: TokenVerifier;
+  const events: AuditEvent[] = [];
+  const revocation = createMemoryRevocationStore();
+  const now = () => Math.floor(Date.now() / 1000);
+  beforeAll(async () => {
+    rsa = await makeKey('RS256');
+    impostor = await makeKey('RS256', rsa.kid);
+    verifier = createTokenVerifier({
+      issuer: ISS, audience: AUD, keys: jwks(rsa) as never, engine, offload, metrics: false, clockTolerance: 0,
+      maxTokenAge: '1m', claims: { tenant: 't1' }, revocation, onEvent: (e) => events.push(e),
+    });
+  });
+  afterAll(() => verifier.close());
+
+  async function rejectedEvent(token: string): Promise<AuditEvent> {
+    events.length = 0;
+    const err = await rejection(verifier.verify(token));
+    const rejected = events.filter((e) => e.type === 'token.rejected');
+    expect(rejected).toHaveLength(1);
+    expect(rejected[0]!.code).toBe(err.code);
+    return rejected[0]!;
+  }
+  const claims = (extra: Record<string, unknown> = {}) => ({ iss: ISS, aud: AUD, sub: 'svc-7', client_id: 'client-7', tenant: 't1', jti: `j-${Math.random()}`, ...extra });
+
+  it.each([
+    ['token_expired', () => claims({ iat: now() - 50, exp: now() - 10 })],
+    ['audience_invalid', () => claims({ aud: 'other-api' })],
+    ['claim_invalid', () => claims({ tenant: 't2' })],
+    ['token_too_old', () => claims({ iat: now() - 3600, exp: now() + 60 })],
+  ] as const)('%s carries subject, clientId and jti', async (code, build) => {
+    const payload = build();
+    const event = await rejectedEvent(await signToken(rsa, payload));
+    expect(event).toMatchObject({ code, subject: 'svc-7', clientId: 'client-7', jti: payload.jti, issuer: ISS });
+  });
+
+  it('token_revoked carries them, on a miss and on a cache hit', async () => {
+    const miss = await signToken(rsa, claims({ jti: 'revoked-1' }));
+    const hit = await signToken(rsa, claims({ jti: 'revoked-2' }));
+    await verifier.verify(hit);
+    await revocation.revoke('revoked-1', now() + 300);
+    await revocation.revoke('revoked-2', now() + 300);
+    expect(await rejectedEvent(miss)).toMatchObject({ code: 'token_revoked', subject: 'svc-7', clientId: 'client-7', jti: 'revoked-1' });
+    expect(await rejectedEvent(hit)).toMatchObject({ code: 'token_revoked', subject: 'svc-7', clientId: 'client-7', jti: 'revoked-2' });
+  });
+
+  it.each([
+    ['signature_invalid', async () => signToken(impostor, claims())],
+    ['signature_invalid (expired too)', async () => signToken(impostor, claims({ iat: now() - 50, exp: now() - 10 }))],
+    ['issuer_invalid', async () => signToken(rsa, claims({ iss: 'https://elsewhere.example.test/' }))],
+    ['alg_not_allowed', async () => `${b64u({ alg: 'none' })}.${b64u(claims())}.`],
+    ['token_malformed', async () => `${b64u({ alg: 'RS256', kid: rsa.kid })}.${b64u('{"sub":')}.c2ln`],
+  ] as const)('%s never carries them', async (_name, build) => {
+    const event = await rejectedEvent(await build());
+    expect(event).not.toHaveProperty('subject');
+    expect(event).not.toHaveProperty('clientId');
+    expect(event).not.toHaveProperty('jti');
+    expect(JSON.stringify(event)).not.toContain('svc-7');
   });
 });
