@@ -1,9 +1,9 @@
-import { mkdirSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { JWK } from 'jose';
 import { validateClient } from './config.js';
 import { isSealed, seal, unseal, type SealedKey } from './lib/at-rest.js';
-import { readJsonFile, withFileLock, writeFileAtomic } from './lib/atomic-file.js';
+import { makeDirectory, readJsonFile, withFileLock, writeFileAtomic } from './lib/atomic-file.js';
 import type { IssuerStore, StoreSection, StoredClient, StoredKey } from './store.js';
 
 /** Options of {@link createFileStore}. */
@@ -137,7 +137,7 @@ export function createFileStore(options: FileStoreOptions): IssuerStore & { read
   return {
     encrypted: masterKey !== undefined,
     async open() {
-      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      makeDirectory(dir, 0o700);
       for (const section of Object.keys(FILES) as StoreSection[]) reload(section);
       if (timer === undefined && pollInterval > 0) {
         timer = setInterval(poll, pollInterval);

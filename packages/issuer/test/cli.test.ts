@@ -4,6 +4,7 @@
  * `client add` and a `keys rotate` within 5 s.
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
@@ -156,6 +157,24 @@ describe('tokenguard-issuer CLI', () => {
       expect(lines).toHaveLength(1);
       expect(lines[0]).toMatch(/^tokenguard-issuer: /);
       expect(lines[0]).toMatch(message);
+    }
+  });
+
+  test('a dataDir that cannot be created fails with one line at once (regression: under /proc, Node\'s recursive mkdir spun forever)', async () => {
+    const cases: [string, RegExp][] = [
+      ['./issuer.json', /issuer\.json exists and is not a directory/],
+      ['./issuer.json/state', /ENOTDIR/],
+    ];
+    if (existsSync('/proc/self')) cases.push(['/proc/tokenguard-no-such-dir/state', /ENOENT/]);
+    for (const [dataDir, message] of cases) {
+      const file = join(dir, 'unmakeable.json');
+      await writeFile(file, JSON.stringify({ dataDir }));
+      const started = Date.now();
+      const res = await run(['keys', 'list', '--config', file]);
+      expect({ dataDir, code: res.code }).toEqual({ dataDir, code: 1 });
+      expect(Date.now() - started).toBeLessThan(10_000);
+      expect(res.stdout).toBe('');
+      expect(res.stderr.trim().split('\n')).toEqual([expect.stringMatching(message)]);
     }
   });
 

@@ -1,6 +1,26 @@
-import { closeSync, fsyncSync, openSync, renameSync, statSync, unlinkSync, writeSync, readFileSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, statSync, unlinkSync, writeSync, readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
+
+/**
+ * Creates `dir` and its missing parents with `mode`, one level at a time. Node's own `mkdirSync(dir, { recursive: true })`
+ * spins forever where a parent exists but refuses the child with ENOENT (e.g. under `/proc`); this fails instead.
+ */
+export function makeDirectory(dir: string, mode: number): void {
+  try {
+    mkdirSync(dir, { mode });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') {
+      if (!statSync(dir).isDirectory()) throw new Error(`${dir} exists and is not a directory`, { cause: err });
+      return;
+    }
+    const parent = dirname(dir);
+    if (code !== 'ENOENT' || parent === dir) throw err;
+    makeDirectory(parent, mode);
+    mkdirSync(dir, { mode }); // a second ENOENT now is final
+  }
+}
 
 /** Writes `data` to `path` atomically: a 0600 temp file in the same folder, fsync, rename. */
 export function writeFileAtomic(path: string, data: string): void {
