@@ -103,7 +103,8 @@ describe('a refusal is a clear error, never a retry loop', () => {
   ])('%i %s', async (status, error, description) => {
     ep.setDefault({ kind: 'status', status, body: { error, error_description: description }, headers: status === 401 ? { 'www-authenticate': 'Basic realm="token"' } : {} });
     const events: TokenEvent[] = [];
-    const tokens = make({ failureCooldown: '200ms', onEvent: (e) => events.push(e) });
+    // 600 ms of cooldown: the five calls below must all fall inside it even when a busy machine stalls this test
+    const tokens = make({ failureCooldown: '600ms', onEvent: (e) => events.push(e) });
     const err = (await tokens.getToken().catch((e: unknown) => e)) as TokenUnavailableError;
     expect(err).toBeInstanceOf(TokenUnavailableError);
     expect(err).toMatchObject({ code: 'request_rejected', status, error, errorDescription: description, attempts: 1, retryable: false });
@@ -114,7 +115,7 @@ describe('a refusal is a clear error, never a retry loop', () => {
     expect(ep.requests).toHaveLength(1);
     expect(events.map((e) => e.type)).toEqual(['token.unavailable']);
     expect(events[0]).toMatchObject({ code: 'request_rejected', status, error, attempts: 1 });
-    await delay(250);
+    await delay(650);
     await expect(tokens.getToken()).rejects.toMatchObject({ error });
     expect(ep.requests).toHaveLength(2);
   });
