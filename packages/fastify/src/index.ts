@@ -44,8 +44,6 @@ import type { Registry, RegistryContentType } from 'prom-client';
 export type { AuthInfo, ScopeMode, TokenVerifier, RequireScopesOptions } from '@tokenguard/core';
 export { TokenError, isTokenError } from '@tokenguard/core';
 
-
-
 declare module 'fastify' {
   interface FastifyRequest {
     /** The verified token; `null` on opted-out routes and when optional auth saw no token. */
