@@ -83,3 +83,35 @@ it('rejects a cached token once its key is removed from the set', async () => {
   expect(res.body.code).toBe('key_not_found');
   expect(res.headers['www-authenticate']).toMatch(/error="invalid_token"/);
 });
+
+it('keeps the key sets of two issuers apart: a kid of one is never looked up at the other', async () => {
+  const other = await startJwksServer(jwks(b));
+  const two = createTokenVerifier({
+    issuer: [
+      { issuer: 'https://one.test', jwksUri: server.jwksUrl },
+      { issuer: 'https://two.test', jwksUri: other.jwksUrl },
+    ],
+    audience,
+    algorithms: ['ES256'],
+    jwks: { cooldown: '10s', timeout: '500ms' },
+    metrics: false,
+  });
+  try {
+    server.set(jwks(a));
+    await expect(two.verify(await signToken(a, { iss: 'https://one.test', aud: audience, sub: 's1' }))).resolves.toMatchObject({ issuer: 'https://one.test' });
+    await expect(two.verify(await signToken(b, { iss: 'https://two.test', aud: audience, sub: 's2' }))).resolves.toMatchObject({ issuer: 'https://two.test' });
+    const hits = { one: server.hits(), two: other.hits() };
+    // a's kid under issuer two: two's set is fetched (unknown kid), never one's; the token is refused
+    try {
+      await two.verify(await signToken(a, { iss: 'https://two.test', aud: audience, sub: 'x' }));
+      throw new Error('accepted');
+    } catch (err) {
+      expect(isTokenError(err) && err.code).toBe('key_not_found');
+    }
+    expect(server.hits()).toBe(hits.one);
+    expect(other.hits() - hits.two).toBeLessThanOrEqual(1);
+  } finally {
+    await two.close();
+    await other.close();
+  }
+});
