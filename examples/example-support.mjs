@@ -87,6 +87,19 @@ export async function announce(name, url, dev) {
 }
 
 /**
+ * Ends the process with one line when the API cannot listen (most often: the port is taken), instead of a stack trace.
+ * @param {{ port: number, host: string }} where
+ * @returns {(err: Error & { code?: string }) => never}
+ */
+export function listenFailed({ port, host }) {
+  return (err) => {
+    const why = err.code === 'EADDRINUSE' ? `port ${port} on ${host} is in use (set PORT, or PORT=0 for a free one)` : err.message;
+    process.stderr.write(`cannot listen: ${why}\n`);
+    process.exit(1);
+  };
+}
+
+/**
  * Closes everything on SIGINT/SIGTERM, then exits.
  * @param {Array<() => Promise<void>>} closers
  */
@@ -116,7 +129,7 @@ export async function serveNode(name, handler, { port, host }, dev, closers) {
   await new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, resolve);
-  });
+  }).catch(listenFailed({ port, host }));
   closeOnSignal([
     () => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
     ...closers,

@@ -5,7 +5,7 @@
  */
 import Fastify from 'fastify';
 import tokenGuard from '@tokenguard/fastify';
-import { announce, closeOnSignal, settings, startDevIssuer } from '../example-support.mjs';
+import { announce, closeOnSignal, listenFailed, settings, startDevIssuer } from '../example-support.mjs';
 
 const { issuer, audience, port, host } = settings();
 const dev = issuer ? undefined : await startDevIssuer(audience);
@@ -22,6 +22,6 @@ app.post('/orders', { preHandler: app.requireScopes('orders:write') }, async (re
   return reply.code(201).send(order);
 });
 
-await app.listen({ port, host });
+await app.listen({ port, host }).catch(listenFailed({ port, host }));
 await announce('fastify', `http://${host}:${app.server.address().port}`, dev);
 closeOnSignal([() => app.close(), ...(dev ? [() => dev.close()] : [])]);

@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 
 const ROOT = join(__dirname, '..', '..');
@@ -56,6 +57,27 @@ const built = ['core', 'express', 'koa', 'fastify', 'issuer'].every((p) => exist
 describe('examples: the orders API on each framework', () => {
   it('needs the built packages (run `pnpm build` first; the CI test command does)', () => {
     expect(built).toBe(true);
+  });
+
+  it.each(['express', 'koa', 'fastify'])('%s: a taken port ends the example with one line and exit 1 (regression: a stack trace)', async (framework) => {
+    if (!built) throw new Error('packages are not built');
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (taken.address() as AddressInfo).port;
+      const child = spawn(process.execPath, [join(ROOT, 'examples', framework, 'server.mjs')], {
+        cwd: ROOT,
+        env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', ISSUER: '', AUDIENCE: 'orders-api' },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      children.push(child);
+      let err = '';
+      child.stderr!.on('data', (c: Buffer) => { err += c.toString(); });
+      expect(await exited(child)).toBe(1);
+      expect(err.trim().split('\n')).toEqual([`cannot listen: port ${port} on 127.0.0.1 is in use (set PORT, or PORT=0 for a free one)`]);
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+    }
   });
 
   it.each(['express', 'koa', 'fastify'])('%s: starts with one command, enforces the scopes and exits cleanly', async (framework) => {
