@@ -110,7 +110,7 @@ function section(value: unknown, name: string, allowed: readonly string[]): Reco
 function duration(value: unknown, name: string, fallback: number, min = 0): number {
   if (value === undefined) return fallback;
   const seconds = toSeconds(value as Duration, name);
-  if (seconds < min) throw new TypeError(`"${name}" must be at least ${min} seconds`);
+  if (seconds < min) throw new TypeError(`"${name}" must be at least ${min} ${min === 1 ? 'second' : 'seconds'}`);
   return seconds;
 }
 
