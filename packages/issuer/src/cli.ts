@@ -81,6 +81,9 @@ async function clientAdd(values: Values): Promise<void> {
   }, 'client');
   client.createdAt = new Date().toISOString();
   await withStore(cfg, (store) => store.addClient(client));
+  if (client.audiences === undefined || client.audiences.length === 0) {
+    process.stderr.write(`warning: client "${id}" has no --audiences: it cannot obtain tokens (every token names an audience) until it is re-added with some\n`);
+  }
   // The secret is shown this once; only its scrypt hash is stored.
   if (values.json) out(JSON.stringify({ client_id: id, client_secret: secret, scopes: client.scopes, audiences: client.audiences }));
   else {

@@ -91,6 +91,12 @@ describe('tokenguard-issuer CLI', () => {
     expect(parsed.client_secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(json.stdout.trim().split('\n')).toHaveLength(1);
 
+    // Regression: a client added without --audiences could never get a token, and nothing said so.
+    const deaf = await run(['client', 'add', '--config', config, '--id', 'no-audience', '--scopes', 'x', '--json']);
+    expect(deaf.code).toBe(0);
+    expect((JSON.parse(deaf.stdout) as Record<string, unknown>).client_id).toBe('no-audience');
+    expect(deaf.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^warning: client "no-audience" has no --audiences: it cannot obtain tokens/)]);
+    expect((await run(['client', 'remove', '--config', config, '--id', 'no-audience'])).code).toBe(0);
     const dup = await run(['client', 'add', '--config', config, '--id', 'billing']);
     expect(dup.code).toBe(1);
     expect(dup.stderr.trim().split('\n')).toEqual([expect.stringMatching(/already exists/)]);
