@@ -45,12 +45,10 @@ function reject(code: TokenErrorCode, description: string): never {
 // set that refuses changes, a fresh Date per read.
 class ScopeSet extends Set<string> {
   #sealed = false;
-  /** Builds the read-only set (the Set constructor would call `add` before the private field exists). */
-  static of(scopes: Iterable<string>): ScopeSet {
-    const set = new ScopeSet();
-    for (const scope of scopes) set.add(scope);
-    set.#sealed = true;
-    return set;
+  /** Makes the set read-only for good. */
+  seal(): this {
+    this.#sealed = true;
+    return this;
   }
   override add(value: string): this {
     if (this.#sealed) throw new TypeError('AuthInfo.scopes is read-only');
@@ -126,7 +124,7 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-function buildAuth(token: string, header: Record<string, unknown>, payload: Record<string, unknown>, issuer: string, scopes: Set<string>, exp: number): AuthInfo {
+function buildAuth(token: string, header: Record<string, unknown>, payload: Record<string, unknown>, issuer: string, scopes: ScopeSet, exp: number): AuthInfo {
   const sub = own(payload, 'sub');
   const clientId = own(payload, 'client_id');
   const azp = own(payload, 'azp');
@@ -134,7 +132,7 @@ function buildAuth(token: string, header: Record<string, unknown>, payload: Reco
     token,
     deepFreeze(header) as unknown as ProtectedHeaderParameters,
     deepFreeze(payload) as TokenClaims,
-    ScopeSet.of(scopes),
+    scopes.seal(),
     typeof sub === 'string' ? sub : undefined,
     typeof clientId === 'string' ? clientId : typeof azp === 'string' ? azp : undefined,
     issuer,
@@ -356,13 +354,15 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
       }
       const exp = checkClaims(header, payload, issuer.setup.issuer, rules, Date.now() / 1000);
       if (s.predicate !== undefined) await checkPredicate(s.predicate, payload as TokenClaims);
-      const scopes = parseScopes(payload, s.scopeClaims);
+      const scopes = new ScopeSet();
+      parseScopes(payload, s.scopeClaims, scopes);
       const jtiClaim = own(payload, 'jti');
       const jti = typeof jtiClaim === 'string' ? jtiClaim : undefined;
       const revoked = revokedState(jti);
       if (revoked === true || (revoked !== false && (await revoked))) reject('token_revoked', DESCRIPTIONS.revoked);
       const auth = buildAuth(token, header, payload, issuer.setup.issuer, scopes, exp);
-      headerMemo.remember(d.headerSegment, auth.header as unknown as Record<string, unknown>);
+      // buildAuth froze the header in place: later tokens with the same header segment reuse it.
+      if (!d.headerRemembered) headerMemo.remember(d.headerSegment, header);
       const event: EventFields = auditing ? { issuer: auth.issuer, subject: auth.subject, clientId: auth.clientId, jti, kid, fingerprint: auth.fingerprint } : noEvent;
       entry = { auth, exp, jti, key, source: issuer.source, event };
     } catch (err) {

@@ -62,6 +62,23 @@ describe.each(['node', 'jose'] as const)('verified-token cache and revocation (e
     await v.close();
   });
 
+  it('a token sharing a cached token\'s ending is not served from the cache, and does not evict it', async () => {
+    const { telemetry, rec } = recorder();
+    const v = createTokenVerifier(opts({ revocation: createMemoryRevocationStore() }), { telemetry });
+    const token = await signToken(key, { iss: ISS, aud: AUD, sub: 's', scope: 'read' });
+    const auth = await v.verify(token);
+    const [h, , sig] = token.split('.');
+    // Same header and signature (so the same last characters), another payload: a forgery.
+    const forged = `${h}.${Buffer.from(JSON.stringify({ iss: ISS, aud: AUD, sub: 's', scope: 'admin', exp: now() + 60 })).toString('base64url')}.${sig}`;
+    expect(forged.slice(-32)).toBe(token.slice(-32));
+    expect(await codeOf(v.verify(forged))).toBe('signature_invalid 401');
+    // A fresh copy of the string (as each HTTP request brings) is still a hit on the same AuthInfo.
+    expect(await v.verify(Buffer.from(token).toString('latin1'))).toBe(auth);
+    expect(rec.accepted.map((e) => e.cache)).toEqual(['miss', 'hit']);
+    expect(rec.rejected.map((e) => [e.code, e.cache])).toEqual([['signature_invalid', 'miss']]);
+    await v.close();
+  });
+
   it('a hit re-checks exp against the clock and drops the entry', async () => {
     const { telemetry, rec } = recorder();
     const v = createTokenVerifier(opts({ clockTolerance: 0 }), { telemetry });

@@ -19,6 +19,8 @@ export interface SplitJws {
   readonly header: Record<string, unknown>;
   /** The header segment, as sent. */
   readonly headerSegment: string;
+  /** Whether the header came from the {@link HeaderMemo} (then it is already remembered and frozen). */
+  readonly headerRemembered: boolean;
   /** The payload, a plain JSON object. */
   readonly payload: Record<string, unknown>;
   /** `base64url(header) '.' base64url(payload)`: the bytes the signature covers (ASCII). */
@@ -102,14 +104,23 @@ export function decodeSignature(segment: string): Buffer {
  */
 export class HeaderMemo {
   private readonly map = new Map<string, Record<string, unknown>>();
+  // The last hit, compared before the map: consecutive tokens usually share their header.
+  private lastSegment = '';
+  private lastHeader: Record<string, unknown> | undefined;
   constructor(private readonly max = 32) {}
   /** The remembered (frozen) header of this segment, if any. */
   get(segment: string): Record<string, unknown> | undefined {
-    return this.map.get(segment);
+    if (segment === this.lastSegment) return this.lastHeader;
+    const header = this.map.get(segment);
+    if (header !== undefined) {
+      this.lastSegment = segment;
+      this.lastHeader = header;
+    }
+    return header;
   }
   /** Remembers a frozen header of a token that verified. */
   remember(segment: string, header: Record<string, unknown>): void {
-    if (this.map.has(segment) || !Object.isFrozen(header)) return;
+    if (!Object.isFrozen(header) || this.map.has(segment)) return;
     if (this.map.size >= this.max) this.map.clear();
     this.map.set(segment, header);
   }
@@ -161,13 +172,12 @@ export function splitJws(token: unknown, maxLength: number, memo?: HeaderMemo): 
   // A base64url string of length 4n+1 cannot come from any byte string.
   if (h.length % 4 === 1 || p.length % 4 === 1 || s.length % 4 === 1) throw malformed(MALFORMED.encoding);
   let header = memo?.get(h);
-  if (header === undefined) {
-    // Checked for encoding before the payload is decoded, as before: the header's errors come first.
-    header = decodeJsonObject(h);
-  }
+  const headerRemembered = header !== undefined;
+  // The header's errors come before the payload's.
+  header ??= decodeJsonObject(h);
   const payload = decodeJsonObject(p);
   if (s.length > 0) decodeInto(s);
-  return { header, headerSegment: h, payload, signingInput: token.slice(0, second), signatureSegment: s };
+  return { header, headerSegment: h, headerRemembered, payload, signingInput: token.slice(0, second), signatureSegment: s };
 }
 
 /**
