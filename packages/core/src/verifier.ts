@@ -29,6 +29,49 @@ interface Issuer {
   readonly setup: IssuerSetup;
   readonly source: KeySource;
   readonly algorithms: ReadonlySet<string>;
+  /** Recently resolved keys, by alg then kid (see {@link KEY_REUSE_MS}). */
+  readonly keyMemo: Map<string, AlgKeys>;
+}
+
+interface KeyMemo {
+  readonly key: ResolvedKey;
+  /** Epoch ms until which the key is reused without asking the key source. */
+  readonly until: number;
+}
+
+interface AlgKeys {
+  noKid: KeyMemo | undefined;
+  readonly byKid: Map<string, KeyMemo>;
+}
+
+/**
+ * How long a resolved key is reused for the same (alg, kid) without calling the key source again, and only
+ * while the source still calls it current (`isCurrent`: a key that left the set is dropped at once). Saves the
+ * key source's promise chain on nearly every uncached verification; the source still sees a `resolve` at least
+ * once a second while tokens flow, so its refresh schedule slips by at most that.
+ */
+const KEY_REUSE_MS = 1000;
+/** Kids remembered per issuer and alg (only kids that resolved to a real key get in). */
+const KEY_MEMO_MAX = 64;
+
+function memoizedKey(issuer: Issuer, alg: string, kid: string | undefined, nowMs: number): ResolvedKey | undefined {
+  const byAlg = issuer.keyMemo.get(alg);
+  if (byAlg === undefined) return undefined;
+  const memo = kid === undefined ? byAlg.noKid : byAlg.byKid.get(kid);
+  if (memo === undefined || nowMs >= memo.until || !issuer.source.isCurrent(memo.key)) return undefined;
+  return memo.key;
+}
+
+function rememberKey(issuer: Issuer, alg: string, kid: string | undefined, key: ResolvedKey, nowMs: number): void {
+  let byAlg = issuer.keyMemo.get(alg);
+  if (byAlg === undefined) issuer.keyMemo.set(alg, (byAlg = { noKid: undefined, byKid: new Map() }));
+  const memo: KeyMemo = { key, until: nowMs + KEY_REUSE_MS };
+  if (kid === undefined) {
+    byAlg.noKid = memo;
+    return;
+  }
+  if (byAlg.byKid.size >= KEY_MEMO_MAX) byAlg.byKid.clear();
+  byAlg.byKid.set(kid, memo);
 }
 
 // Header members that change how a JWS is processed; tokenguard understands none of them, so it rejects them.
@@ -197,7 +240,7 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
       ...(setup.keys === undefined ? {} : { keys: setup.keys }),
       ...(setup.secret === undefined ? {} : { secret: setup.secret }),
     }, { telemetry, ...(deps.fetch === undefined ? {} : { fetch: deps.fetch }) });
-    issuers.set(setup.issuer, { setup, source, algorithms: new Set(setup.algorithms) });
+    issuers.set(setup.issuer, { setup, source, algorithms: new Set(setup.algorithms), keyMemo: new Map() });
     for (const alg of setup.algorithms) allAlgorithms.add(alg);
   }
   const cache: TokenCache | undefined = s.cacheEntries > 0 ? createTokenCache(s.cacheEntries, (n) => telemetry.cacheEntries(n)) : undefined;
@@ -338,21 +381,33 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
   async function verifyMiss(token: string, started: number, context: VerifyContext | undefined): Promise<AuthInfo> {
     const info: AttemptInfo = { token };
     let entry: CacheEntry;
+    let nowSeconds: number;
     try {
       const { d, alg, kid, issuer } = precheck(token, info);
       const { header, payload } = d;
-      // Only alg and kid reach the key source: embedded jwk/jku/x5u/x5c never select or fetch a key.
-      const key: ResolvedKey = await issuer.source.resolve(kid === undefined ? { alg } : { alg, kid });
+      // The clock is read again after any wait (a key-set fetch, the thread pool, jose).
+      let offloaded = false;
+      let nowMs = Date.now();
+      let key = memoizedKey(issuer, alg, kid, nowMs);
+      if (key === undefined) {
+        // Only alg and kid reach the key source: embedded jwk/jku/x5u/x5c never select or fetch a key.
+        key = await issuer.source.resolve(kid === undefined ? { alg } : { alg, kid });
+        nowMs = Date.now();
+        rememberKey(issuer, alg, kid, key, nowMs);
+      }
       assertKeyFits(alg, key);
       if (s.engine === 'node') {
         const ok = verifySegments(alg, key, d.signingInput, d.signatureSegment, s.offload);
+        offloaded = ok !== true && ok !== false;
         if (!(ok === true || (ok !== false && (await ok)))) reject('signature_invalid', DESCRIPTIONS.signature);
         info.verified = payload;
       } else {
         await joseVerify(token, key, alg, issuer.setup.issuer, payload, info);
+        offloaded = true;
         info.verified = payload;
       }
-      const exp = checkClaims(header, payload, issuer.setup.issuer, rules, Date.now() / 1000);
+      nowSeconds = (offloaded ? Date.now() : nowMs) / 1000;
+      const exp = checkClaims(header, payload, issuer.setup.issuer, rules, nowSeconds);
       if (s.predicate !== undefined) await checkPredicate(s.predicate, payload as TokenClaims);
       const scopes = new ScopeSet();
       parseScopes(payload, s.scopeClaims, scopes);
@@ -369,7 +424,7 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
       throw rejected(err, started, 'miss', info, context);
     }
     cache?.set(token, entry);
-    return accept(entry, 'miss', started, Date.now() / 1000, context);
+    return accept(entry, 'miss', started, nowSeconds, context);
   }
 
   function verify(token: string, context?: VerifyContext): Promise<AuthInfo> {
@@ -426,7 +481,10 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
       telemetry.scopeDenied({ route: context?.route, event: contextual(event, context === undefined ? undefined : { ...(context.ip === undefined ? {} : { ip: context.ip }) }) });
     },
     async close(): Promise<void> {
-      for (const i of issuers.values()) i.source.close();
+      for (const i of issuers.values()) {
+        i.source.close();
+        i.keyMemo.clear();
+      }
       cache?.clear();
     },
     options: Object.freeze({ ...options }),

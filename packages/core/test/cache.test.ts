@@ -184,6 +184,27 @@ describe.each(['node', 'jose'] as const)('verified-token cache and revocation (e
   });
 });
 
+describe.each(['node', 'jose'] as const)('resolved keys reused between uncached verifications (engine %s)', (engine) => {
+  it('a key that left the set is never reused, not even within the reuse second', async () => {
+    const [k1, k2] = await Promise.all([makeKey('ES256'), makeKey('ES256')]);
+    const server = await jsonServer(jwks(k1));
+    const v = createTokenVerifier({ issuer: ISS, audience: AUD, jwksUri: `${server.url}/jwks`, engine, metrics: false, cache: false, jwks: { cooldown: 0 } });
+    try {
+      expect(await codeOf(v.verify(await signToken(k1, { iss: ISS, aud: AUD })))).toBe('accepted');
+      expect(await codeOf(v.verify(await signToken(k1, { iss: ISS, aud: AUD })))).toBe('accepted');
+      expect(server.hits()).toBe(1);
+      server.set(jwks(k2));
+      expect(await codeOf(v.verify(await signToken(k2, { iss: ISS, aud: AUD })))).toBe('accepted');
+      // Never-seen tokens signed by k1, right after the refetch that dropped it.
+      expect(await codeOf(v.verify(await signToken(k1, { iss: ISS, aud: AUD })))).toBe('key_not_found 401');
+      expect(await codeOf(v.verify(await signToken(k1, { iss: ISS, aud: AUD })))).toBe('key_not_found 401');
+    } finally {
+      await v.close();
+      await server.close();
+    }
+  });
+});
+
 function asyncStore(): RevocationStore {
   const inner = createMemoryRevocationStore();
   return { revoke: (j, e) => inner.revoke(j, e), isRevoked: async (j) => inner.isRevoked(j) };
