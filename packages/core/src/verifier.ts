@@ -339,13 +339,16 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
   function precheck(token: unknown, info: AttemptInfo): { d: SplitJws; alg: string; kid: string | undefined; issuer: Issuer } {
     const d = splitJws(token, s.maxTokenLength, headerMemo);
     const { header, payload } = d;
-    const alg = own(header, 'alg');
-    if (alg === undefined) reject('token_malformed', DESCRIPTIONS.header);
-    // Exact, case-sensitive: 'none', 'None', 'rs256' and non-strings are simply not on the list.
-    if (typeof alg !== 'string' || !allAlgorithms.has(alg)) reject('alg_not_allowed', DESCRIPTIONS.alg);
-    for (const name of REJECTED_HEADERS) if (own(header, name) !== undefined) reject('token_malformed', DESCRIPTIONS.header);
-    const kid = own(header, 'kid');
-    if (kid !== undefined && typeof kid !== 'string') reject('token_malformed', DESCRIPTIONS.header);
+    const alg = own(header, 'alg') as string;
+    const kid = own(header, 'kid') as string | undefined;
+    // A remembered header belongs to a token that verified: it passed these checks already.
+    if (!d.headerRemembered) {
+      if (alg === undefined) reject('token_malformed', DESCRIPTIONS.header);
+      // Exact, case-sensitive: 'none', 'None', 'rs256' and non-strings are simply not on the list.
+      if (typeof alg !== 'string' || !allAlgorithms.has(alg)) reject('alg_not_allowed', DESCRIPTIONS.alg);
+      for (const name of REJECTED_HEADERS) if (own(header, name) !== undefined) reject('token_malformed', DESCRIPTIONS.header);
+      if (kid !== undefined && typeof kid !== 'string') reject('token_malformed', DESCRIPTIONS.header);
+    }
     info.kid = kid;
     // The unverified `iss` only picks which configured issuer's keys to try: an unknown one is refused
     // before any key lookup, and no URL is ever derived from the token.
