@@ -20,7 +20,7 @@ const args = parseArgs(process.argv.slice(2));
 const MODE = args.smoke ? 'smoke' : args.quick ? 'quick' : 'full';
 const SETTINGS = {
   smoke: { sections: ['micro'], http: null, flood: null, memoryTokens: 0, deadlineS: 60 },
-  quick: { sections: ['micro', 'memory', 'http', 'flood'], http: { duration: 2, warm: 0.5, rounds: 2, extraAlgs: false, allEngines: false }, flood: { duration: 2, rounds: 2, rate: 500 }, memoryTokens: 10_000, deadlineS: 240 },
+  quick: { sections: ['micro', 'memory', 'http', 'flood'], http: { duration: 2, warm: 0, rounds: 2, extraAlgs: false, allEngines: false }, flood: { duration: 2, rounds: 2, rate: 500 }, memoryTokens: 10_000, deadlineS: 240 },
   full: { sections: ['micro', 'memory', 'http', 'flood'], http: { duration: 6, warm: 2, rounds: 3, extraAlgs: true, allEngines: true }, flood: { duration: 6, rounds: 3, rate: 500 }, memoryTokens: 10_000, deadlineS: 3_600 },
 }[MODE];
 // Overrides for trying the harness out (e.g. the full plan with tiny rounds): --duration, --rounds, --warm.
@@ -170,25 +170,37 @@ async function httpBench(ctx, settings) {
     for (const [fw, variants] of Object.entries(plan).filter(([k]) => only.includes(k))) {
       log(`http: ${fw} (${variants.map((v) => v.id).join(' | ')})`);
       const live = [];
+      // Start every server of this framework at once (start-up is not measured), then check each one.
+      await Promise.all(
+        variants.map(async (v) => {
+          const server = startNode('http-server.mjs', [], { core: v.unpinned ? undefined : SERVER_CORE });
+          v.server = server;
+          try {
+            const ready = await ask(server, { type: 'config', framework: fw, guard: v.guard, alg: v.alg, cache: v.cache, engine: v.engine, offload: v.offload, issuer: ISSUER, audience: AUDIENCE, jwksUri: ctx.jwks.url, pem: ctx.keys[v.alg].pem, jwk: ctx.keys[v.alg].jwk }, 30_000, 'ready');
+            v.url = `http://127.0.0.1:${ready.port}`;
+          } catch (err) {
+            v.error = String(err.message ?? err);
+          }
+        }),
+      );
       for (const v of variants) {
-        const server = startNode('http-server.mjs', [], { core: v.unpinned ? undefined : SERVER_CORE });
-        v.server = server;
-        try {
-          const ready = await ask(server, { type: 'config', framework: fw, guard: v.guard, alg: v.alg, cache: v.cache, engine: v.engine, offload: v.offload, issuer: ISSUER, audience: AUDIENCE, jwksUri: ctx.jwks.url, pem: ctx.keys[v.alg].pem, jwk: ctx.keys[v.alg].jwk }, 30_000, 'ready');
-          v.url = `http://127.0.0.1:${ready.port}`;
-          v.error = await sanity(ready.port, v, ctx.tokens[v.alg][0], ctx.forged);
-        } catch (err) {
-          v.error = String(err.message ?? err);
+        if (!v.error) {
+          try {
+            v.error = await sanity(Number(new URL(v.url).port), v, ctx.tokens[v.alg][0], ctx.forged);
+          } catch (err) {
+            v.error = String(err.message ?? err);
+          }
         }
         if (v.error) {
           log(`  ${v.id}: not measured: ${v.error}`);
-          await stop(server);
+          await stop(v.server);
         } else live.push(v);
       }
       for (const v of live) {
         const bad = await prime(v.url, ctx.tokens[v.alg]);
         if (bad) log(`  ${v.id}: ${bad} of ${ctx.tokens[v.alg].length} tokens refused while priming`);
-        await loadRun(load, v.url, ctx.tokens[v.alg], settings.warm);
+        // The priming requests already warm the JIT; quick mode skips the extra warm-up run (warm: 0).
+        if (settings.warm > 0) await loadRun(load, v.url, ctx.tokens[v.alg], settings.warm);
       }
       for (let r = 0; r < settings.rounds; r++) {
         const order = live.map((_, i) => live[(i + r) % live.length]);
