@@ -263,6 +263,9 @@ function summarizeFramework(variants) {
 
 // ---------------------------------------------------------------- flood
 
+/** The facts of one timed round kept in the JSON output (for judging noise). */
+const roundFacts = (x) => ({ reqPerSec: Math.round(x.reqPerSec), p99: x.p99, cpuPerReq: x.cpuPerReq, serverBusy: x.serverBusy, loadBusy: x.loadBusy, foreign: x.foreign });
+
 async function floodBench(ctx, settings) {
   if (!ctx.tg.available || !ctx.adapters.express) return { available: false, reason: ctx.tg.reason ?? '@tokenguard/express not built' };
   const server = startNode('http-server.mjs', [], { core: SERVER_CORE });
@@ -317,6 +320,7 @@ async function floodBench(ctx, settings) {
       floodSeconds,
       validNon2xx: samples.flood.reduce((a, x) => a + x.non2xx + x.errors, 0),
       cpuPerValidReq: median(samples.quiet.map((x) => x.cpuPerReq)),
+      rounds: { quiet: samples.quiet.map(roundFacts), flood: samples.flood.map(roundFacts) },
       cpuPerFloodReq: (fm1.cpuUs - fm0.cpuUs) / (fm1.requests - fm0.requests),
       floodAloneStatus: alone.statusCodes,
       jwksFetchesFloodAlone: ctx.jwks.hits() - hitsAlone,
