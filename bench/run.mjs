@@ -12,7 +12,7 @@
 //          in the report; default on in full mode, off in quick mode)
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs, median, startNode, nextMessage, ask, stop, killAll, installCleanup, machine, sleep, tokenguardInfo, canPin, coreTimes, coreBusy, SERVER_CORE, LOAD_CORE, BENCH_DIR } from './lib/common.mjs';
+import { parseArgs, median, startNode, nextMessage, ask, stop, killAll, installCleanup, machine, sleep, tokenguardInfo, canPin, coreTimes, coreShares, SERVER_CORE, LOAD_CORE, BENCH_DIR } from './lib/common.mjs';
 import { ALGS, ISSUER, AUDIENCE, makeKey, signTokens, startJwksServer } from './lib/tokens.mjs';
 import { renderReport } from './lib/report.mjs';
 
@@ -154,9 +154,11 @@ async function measured(server, load, url, tokens, duration) {
   const reqs = m1.requests - m0.requests;
   const wallUs = (m1.t - m0.t) * 1000;
   const serverBusy = (m1.cpuUs - m0.cpuUs) / wallUs;
-  // Whatever else ran on the server's core meanwhile (other processes on a shared machine): the noise gauge.
-  const foreign = Math.max(0, coreBusy(k0, k1, SERVER_CORE) - serverBusy);
-  return { ...r, serverReqs: reqs, hitRatio: verified > 0 ? (st1.hit - st0.hit) / verified : NaN, cpuPerReq: (m1.cpuUs - m0.cpuUs) / reqs, serverBusy, foreign, loadBusy: r.loadCpuUs / (r.seconds * 1e6), rssMiB: m1.rssMiB };
+  // Other processes on the server's core meanwhile (a shared machine): the noise gauge. Interrupt/softirq time
+  // on that core is mostly the kernel's TCP work for the server's own sockets, so it counts as the server's load.
+  const shares = coreShares(k0, k1, SERVER_CORE);
+  const foreign = Math.max(0, shares.busy - serverBusy);
+  return { ...r, serverReqs: reqs, hitRatio: verified > 0 ? (st1.hit - st0.hit) / verified : NaN, cpuPerReq: (m1.cpuUs - m0.cpuUs) / reqs, serverBusy, foreign, irq: shares.irq, loadBusy: r.loadCpuUs / (r.seconds * 1e6), rssMiB: m1.rssMiB };
 }
 
 async function httpBench(ctx, settings) {
@@ -206,7 +208,10 @@ async function httpBench(ctx, settings) {
         const order = live.map((_, i) => live[(i + r) % live.length]);
         for (const v of order) {
           const s = await measured(v.server, load, v.url, ctx.tokens[v.alg], settings.duration);
-          if (v.unpinned) s.foreign = NaN;
+          if (v.unpinned) {
+            s.foreign = NaN;
+            s.irq = NaN;
+          }
           (v.samples ??= []).push({ round: r, ...s });
         }
       }
@@ -248,6 +253,7 @@ function summarizeFramework(variants) {
       serverBusy: median(s.map((x) => x.serverBusy)),
       loadBusy: median(s.map((x) => x.loadBusy)),
       foreign: median(s.map((x) => x.foreign)),
+      irq: median(s.map((x) => x.irq)),
       hitRatio: median(s.map((x) => x.hitRatio)),
       non2xx: s.reduce((a, x) => a + x.non2xx + x.errors + x.timeouts, 0),
     };
@@ -264,7 +270,7 @@ function summarizeFramework(variants) {
 // ---------------------------------------------------------------- flood
 
 /** The facts of one timed round kept in the JSON output (for judging noise). */
-const roundFacts = (x) => ({ reqPerSec: Math.round(x.reqPerSec), p99: x.p99, cpuPerReq: x.cpuPerReq, serverBusy: x.serverBusy, loadBusy: x.loadBusy, foreign: x.foreign });
+const roundFacts = (x) => ({ reqPerSec: Math.round(x.reqPerSec), p99: x.p99, cpuPerReq: x.cpuPerReq, serverBusy: x.serverBusy, irq: x.irq, loadBusy: x.loadBusy, foreign: x.foreign });
 
 async function floodBench(ctx, settings) {
   if (!ctx.tg.available || !ctx.adapters.express) return { available: false, reason: ctx.tg.reason ?? '@tokenguard/express not built' };

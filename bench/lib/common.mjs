@@ -185,7 +185,10 @@ export async function tokenguardInfo() {
   }
 }
 
-/** Per-core jiffies from /proc/stat (`{ busy, total }` per core index), or undefined where it cannot be read. */
+/**
+ * Per-core jiffies from /proc/stat: `busy` (user, nice, system, steal: processes), `irq` (irq + softirq: the
+ * kernel's network work, e.g. loopback TCP for the server's sockets) and `total`; undefined where unreadable.
+ */
 export function coreTimes() {
   try {
     const out = [];
@@ -194,7 +197,8 @@ export function coreTimes() {
       if (!m) continue;
       const v = m[2].trim().split(/\s+/).map(Number);
       const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
-      out[Number(m[1])] = { busy: total - v[3] - v[4], total };
+      const irq = v[5] + v[6];
+      out[Number(m[1])] = { busy: total - v[3] - v[4] - irq, irq, total };
     }
     return out;
   } catch {
@@ -202,10 +206,11 @@ export function coreTimes() {
   }
 }
 
-/** Busy fraction of core `i` between two {@link coreTimes} readings (all processes on it). */
-export function coreBusy(a, b, i) {
+/** Shares of core `i` between two {@link coreTimes} readings: `{ busy, irq }` (NaN where unknown). */
+export function coreShares(a, b, i) {
   const x = a?.[i];
   const y = b?.[i];
-  if (!x || !y || y.total === x.total) return NaN;
-  return (y.busy - x.busy) / (y.total - x.total);
+  if (!x || !y || y.total === x.total) return { busy: NaN, irq: NaN };
+  const d = y.total - x.total;
+  return { busy: (y.busy - x.busy) / d, irq: (y.irq - x.irq) / d };
 }

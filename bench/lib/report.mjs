@@ -52,8 +52,10 @@ function summary(res) {
       }
       // The req/s target applies only where the server, not the load generator, is the bottleneck: judged
       // when bare saturates its server core, n/a when autocannon's core is the limit or neither is saturated.
+      // The server's load = its process CPU + the softirq (TCP) work on its core (when /proc/stat is readable).
       const SAT = 0.85;
-      const bareState = !bare?.rounds ? 'unmeasured' : bare.serverBusy >= SAT ? 'server' : bare.loadBusy >= SAT ? 'load' : 'neither';
+      const serverLoad = bare ? bare.serverBusy + (Number.isFinite(bare.irq) ? bare.irq : 0) : NaN;
+      const bareState = !bare?.rounds ? 'unmeasured' : serverLoad >= SAT ? 'server' : bare.loadBusy >= SAT ? 'load' : 'neither';
       const why = { server: '', load: ' (bare is load-generator bound)', neither: ' (bare saturated neither core: machine busy)', unmeasured: '' }[bareState];
       rows.push([`${fw}: req/s with tokenguard ÷ bare`, `${int(tg.reqPerSec)} ÷ ${int(bare?.reqPerSec)} = ${f(tg.vsBare, 2)}${why}`, `≥ ${TARGETS.reqRatio}`, bareState === 'server' ? verdict(tg.vsBare >= TARGETS.reqRatio) : 'n/a']);
       for (const u of vs.filter((v) => v.kind === 'tg-uncached' && v.rounds)) {
@@ -130,10 +132,10 @@ function httpTables(http) {
   for (const [fw, vs] of Object.entries(http.frameworks)) {
     const rows = vs.map((v) =>
       v.error
-        ? [v.id, `not measured: ${v.error}`, '', '', '', '', '', '', '', '', '']
-        : [v.id, int(v.reqPerSec), f(v.vsBare, 2), f(v.p99, 1), f(v.cpuPerReq, 1), v.kind === 'bare' ? '—' : f(v.extraCpuPerReq, 1), pct(v.hitRatio), pct(v.serverBusy), pct(v.loadBusy), pct(v.foreign), int(v.non2xx)],
+        ? [v.id, `not measured: ${v.error}`, '', '', '', '', '', '', '', '', '', '']
+        : [v.id, int(v.reqPerSec), f(v.vsBare, 2), f(v.p99, 1), f(v.cpuPerReq, 1), v.kind === 'bare' ? '—' : f(v.extraCpuPerReq, 1), pct(v.hitRatio), pct(v.serverBusy), pct(v.irq), pct(v.loadBusy), pct(v.foreign), int(v.non2xx)],
     );
-    out.push(`### ${fw}\n\n${table(['guard', 'req/s', '× bare', 'p99 ms', 'server CPU µs/req', 'extra µs/req', 'tokenguard cache hits', 'server process busy', 'load process busy', 'others on server core', 'non-2xx/errors'], rows)}`);
+    out.push(`### ${fw}\n\n${table(['guard', 'req/s', '× bare', 'p99 ms', 'server CPU µs/req', 'extra µs/req', 'tokenguard cache hits', 'server process busy', 'softirq on server core', 'load process busy', 'others on server core', 'non-2xx/errors'], rows)}`);
   }
   return out.join('\n\n');
 }
@@ -152,7 +154,7 @@ export function renderReport(res) {
   parts.push(`## Method
 
 - **Microbenchmark** (\`bench/micro.mjs\`): CPU time from \`process.cpuUsage()\` (the whole process, thread pool included) divided by operations, and wall time, one at a time and with N in flight. The *floor* is the least any verifier must do with \`node:crypto\`: split, base64url-decode and \`JSON.parse\` header and payload, \`crypto.verify\` with a pre-imported \`KeyObject\`. *Uncached* tokenguard verifies tokens it has never seen (cache on, so the insert is included) on a fresh verifier per round; *cache hit* cycles 1,000 verified tokens (exp and revocation checks included). Rounds rotate the order of the verifiers; the median is reported.
-- **HTTP** (\`bench/http-server.mjs\`, \`bench/load.mjs\`): each server is its own process pinned with \`taskset\` to core ${res.machine.cores - 1}; autocannon runs in another process pinned to core 0, on 127.0.0.1, 50 connections, RS256 tokens from a JWKS served over HTTP on 127.0.0.1. Every server is sanity-checked before timing (valid token 200; missing and forged token 401), then primed with each of the 1,000 tokens once (so a verified-token cache holds the whole rotation) and warmed up. Server CPU per request is measured inside the server (\`process.cpuUsage()\` deltas over IPC) divided by the requests it served. Peers: express-oauth2-jwt-bearer (JWKS URL), express-jwt, @fastify/jwt and koa-jwt (given the PEM directly, as none of them fetches a JWKS without jwks-rsa — this only makes them faster). *Uncached* tokenguard runs with \`cache: false\`, so every request is a full verification; it is compared with a *node:crypto floor guard* in the same framework (Bearer header, split, base64url + \`JSON.parse\`, \`crypto.verify\` with a ready \`KeyObject\`, exp/iss/aud), measured the same way in the same run. *Others on server core* is what the rest of the machine used of the server's core during the rounds (from /proc/stat): above a few percent, the numbers are noisy.
+- **HTTP** (\`bench/http-server.mjs\`, \`bench/load.mjs\`): each server is its own process pinned with \`taskset\` to core ${res.machine.cores - 1}; autocannon runs in another process pinned to core 0, on 127.0.0.1, 50 connections, RS256 tokens from a JWKS served over HTTP on 127.0.0.1. Every server is sanity-checked before timing (valid token 200; missing and forged token 401), then primed with each of the 1,000 tokens once (so a verified-token cache holds the whole rotation) and warmed up. Server CPU per request is measured inside the server (\`process.cpuUsage()\` deltas over IPC) divided by the requests it served. Peers: express-oauth2-jwt-bearer (JWKS URL), express-jwt, @fastify/jwt and koa-jwt (given the PEM directly, as none of them fetches a JWKS without jwks-rsa — this only makes them faster). *Uncached* tokenguard runs with \`cache: false\`, so every request is a full verification; it is compared with a *node:crypto floor guard* in the same framework (Bearer header, split, base64url + \`JSON.parse\`, \`crypto.verify\` with a ready \`KeyObject\`, exp/iss/aud), measured the same way in the same run. *Others on server core* is what other processes used of the server's core during the rounds (from /proc/stat): above a few percent, the numbers are noisy. *Softirq on server core* is the kernel's interrupt work there, mostly TCP for the server's own sockets; the server counts as the bottleneck (for the req/s target) when its process CPU plus that softirq time reaches 85% of the core.
 - **Memory** (\`bench/memory.mjs\`, \`node --expose-gc\`): \`heapUsed\` after \`gc()\` before and after verifying 10,000 distinct RS256 tokens (held outside the heap until verified), then after 10,000 more (the cache is bounded at its default 10,000 entries).
 - **Unknown-kid flood**: Express + tokenguard (cached) under the same valid-token load, with and without a concurrent fixed-rate stream of correctly signed tokens with random kids (10 connections), alternating rounds; the JWKS server stays up and counts the fetches the flood causes.`);
   parts.push(`## Targets (issue 9)\n\n${summary(res)}`);
