@@ -312,9 +312,11 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
       throw rejected(new TokenError('token_expired', DESCRIPTIONS.expired), started, 'hit', info, context);
     }
     if (!entry.source.isCurrent(entry.key)) {
-      // The signing key left the issuer's key set: the token is not honoured any more, cached or not.
+      // The signing key left the issuer's key set: the cached verdict is void. Verify again, so the key
+      // source gives the answer it gives any other request (key_not_found, or jwks_unavailable when the
+      // set has gone past staleIfError).
       cache!.delete(token);
-      throw rejected(new TokenError('key_not_found', DESCRIPTIONS.keyNotFound), started, 'hit', info, context);
+      return verifyMiss(token, started, context);
     }
     let state: boolean | Promise<boolean>;
     try {
