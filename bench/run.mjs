@@ -153,12 +153,17 @@ async function measured(server, load, url, tokens, duration) {
   const verified = st1.hit + st1.miss - st0.hit - st0.miss;
   const reqs = m1.requests - m0.requests;
   const wallUs = (m1.t - m0.t) * 1000;
-  const serverBusy = (m1.cpuUs - m0.cpuUs) / wallUs;
-  // Other processes on the server's core meanwhile (a shared machine): the noise gauge. Interrupt/softirq time
-  // on that core is mostly the kernel's TCP work for the server's own sockets, so it counts as the server's load.
+  const cpuUs = m1.cpuUs - m0.cpuUs;
+  // The mark-to-mark window also holds autocannon's start-up and wind-down, when the server idles: busy
+  // fractions are taken over the load run itself (the server's own work happens inside it).
+  const runUs = Math.min(wallUs, r.seconds * 1e6);
+  const serverBusy = cpuUs / runUs;
+  // Other processes on the server's core meanwhile (a shared machine): the noise gauge, over the whole window.
+  // Interrupt/softirq time there is mostly the kernel's TCP work for the server's own sockets: the server's load.
   const shares = coreShares(k0, k1, SERVER_CORE);
-  const foreign = Math.max(0, shares.busy - serverBusy);
-  return { ...r, serverReqs: reqs, hitRatio: verified > 0 ? (st1.hit - st0.hit) / verified : NaN, cpuPerReq: (m1.cpuUs - m0.cpuUs) / reqs, serverBusy, foreign, irq: shares.irq, loadBusy: r.loadCpuUs / (r.seconds * 1e6), rssMiB: m1.rssMiB };
+  const foreign = Math.max(0, shares.busy - cpuUs / wallUs);
+  const irq = (shares.irq * wallUs) / runUs;
+  return { ...r, serverReqs: reqs, hitRatio: verified > 0 ? (st1.hit - st0.hit) / verified : NaN, cpuPerReq: cpuUs / reqs, serverBusy, foreign, irq, loadBusy: r.loadCpuUs / (r.seconds * 1e6), rssMiB: m1.rssMiB };
 }
 
 async function httpBench(ctx, settings) {
