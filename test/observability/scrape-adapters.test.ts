@@ -96,6 +96,8 @@ describe.each(FRAMEWORKS)('%s: metrics after a scripted mix', (_name, start) => 
       'reason=signature_invalid': 1,
       'reason=token_malformed': 1,
       'reason=token_missing': 1,
+      // the 3 scope denials: a 403 is a rejection by reason too (the token itself counted as accepted)
+      'reason=insufficient_scope': 3,
     });
   });
 

@@ -145,6 +145,8 @@ describe('scrape after a scripted mix of traffic', () => {
       'reason=issuer_invalid': 1,
       'reason=token_malformed': 1,
       'reason=token_missing': 1,
+      // the 3 scope denials: a 403 is a rejection by reason too (the token itself counted as accepted)
+      'reason=insufficient_scope': 3,
     });
   });
 

@@ -144,6 +144,9 @@ export function createTelemetry(opts: TelemetryOptions): Telemetry {
 
     scopeDenied(e) {
       if (m !== undefined) m.scopeDenials.labels(routeLabel(m, e.route)).inc();
+      // A 403 is a rejection too: `rejections_total{reason="insufficient_scope"}` counts it (the token itself
+      // was valid, so `validations_total` keeps it under `accepted`).
+      b?.reasons.get('insufficient_scope')?.inc();
       if (auditing) audit.emit('scope.denied', e.event.route === undefined && e.route !== undefined ? { ...e.event, route: e.route } : e.event);
     },
 
