@@ -5,6 +5,9 @@ import type { IssuerStore } from './store.js';
 import type { IssuerEvent } from './events.js';
 import { SCOPE_TOKEN } from './grant.js';
 
+/** Most keys the JWKS may hold at once (half of what verifiers accept by default, 100). */
+const MAX_PUBLISHED_KEYS = 50;
+
 /** Signing algorithms the issuer can sign with. ES256 is the default. */
 export type SigningAlgorithm = 'ES256' | 'RS256' | 'PS256' | 'EdDSA';
 
@@ -190,6 +193,13 @@ export function resolveConfig(config: IssuerConfig): ResolvedConfig {
   const maxTtl = duration(tokens.maxTtl, 'tokens.maxTtl', 3600, 1);
   const defaultTtl = duration(tokens.defaultTtl, 'tokens.defaultTtl', Math.min(600, maxTtl), 1);
   if (defaultTtl > maxTtl) throw new TypeError('"tokens.defaultTtl" must not exceed "tokens.maxTtl"');
+  // A retired key stays published until its last token expires, so the JWKS holds about
+  // (maxTtl + clockTolerance) / rotateEvery retired keys plus the active and next ones. Verifiers cap a key
+  // set (tokenguard at 100 keys by default) and refuse a larger one whole: keep well under that.
+  const publishedKeys = 2 + Math.ceil((maxTtl + clockTolerance) / rotateEvery);
+  if (publishedKeys > MAX_PUBLISHED_KEYS) {
+    throw new TypeError(`"signing.rotateEvery" is too short for "tokens.maxTtl": about ${publishedKeys} keys would be published at once (at most ${MAX_PUBLISHED_KEYS}); rotate less often or shorten tokens.maxTtl`);
+  }
   if (config.clients !== undefined && !Array.isArray(config.clients)) throw new TypeError('"clients" must be an array');
   const clients = (config.clients ?? []).map((c, i) => validateClient(c, `clients[${i}]`));
   const ids = new Set<string>();

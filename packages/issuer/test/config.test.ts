@@ -29,6 +29,7 @@ describe('resolveConfig', () => {
     ['bad duration', { signing: { rotateEvery: 'soon' } }, /"signing.rotateEvery"/],
     ['prePublish >= rotateEvery', { signing: { rotateEvery: '1h', prePublish: '2h' } }, /"signing.prePublish" must be shorter/],
     ['defaultTtl > maxTtl', { tokens: { defaultTtl: '2h', maxTtl: '1h' } }, /"tokens.defaultTtl" must not exceed/],
+    ['rotation too frequent for maxTtl (JWKS would outgrow verifiers)', { signing: { rotateEvery: '5s', prePublish: '2s' }, tokens: { defaultTtl: '5m', maxTtl: '10m' } }, /"signing.rotateEvery" is too short for "tokens.maxTtl": about 123 keys/],
     ['clients not an array', { clients: {} }, /"clients" must be an array/],
     ['client without hash', { clients: [{ clientId: 'a' }] }, /"clients\[0\].clientSecretHash"/],
     ['plaintext secret field', { clients: [{ clientId: 'a', clientSecretHash: 'scrypt$x', clientSecret: 'x' }] }, /unknown option "clients\[0\].clientSecret"/],
