@@ -4,7 +4,7 @@ export type * from './types.js';
 export type { Duration } from './lib/duration.js';
 export { toSeconds, optionalSeconds } from './lib/duration.js';
 export { createTokenVerifier } from './verifier.js';
-export type { VerifierDeps } from './verifier.js';
+export type { VerifierDeps, SyncEntry } from './verifier.js';
 export { extractToken, parseAuthorization } from './extract-token.js';
 export type { ExtractOptions } from './extract-token.js';
 export { hasScopes, assertScopes, parseScopes, DEFAULT_SCOPE_CLAIMS } from './scopes.js';
@@ -14,7 +14,7 @@ export type { MemoryRevocationOptions, MemoryRevocationStore } from './revocatio
 export { fingerprint } from './lib/fingerprint.js';
 export { DEFAULT_ALGORITHMS, DEFAULT_MAX_TOKEN_LENGTH, DEFAULT_MAX_TOKEN_LIFETIME, DEFAULT_CLOCK_TOLERANCE, DEFAULT_CACHE_ENTRIES } from './lib/options.js';
 export { SUPPORTED_ALGORITHMS } from './lib/fast-verify.js';
-export { scopeRequirement, checkScopes, linkGuard, guardOf, splitAdapterOptions } from './lib/adapter-support.js';
+export { scopeRequirement, checkScopes, linkGuard, guardOf, splitAdapterOptions, syncEntryOf } from './lib/adapter-support.js';
 export type { ScopeMode, ScopeRequirement, AdapterOptions, GuardLink, GuardHandle, RequireScopesOptions, MetricsHandlerOptions } from './lib/adapter-support.js';
 export { createTelemetry } from './telemetry.js';
 export type { TelemetryOptions } from './telemetry.js';

@@ -1,6 +1,6 @@
 import { jwtVerify, type ProtectedHeaderParameters } from 'jose';
 import { TokenError, type TokenErrorCode } from './errors.js';
-import { extractToken, TRANSPORT } from './extract-token.js';
+import { extractWith, TRANSPORT, type ExtractOptions } from './extract-token.js';
 import { checkClaims, checkPredicate } from './lib/claims.js';
 import { HeaderMemo, own, splitJws, type SplitJws } from './lib/decode.js';
 import { assertKeyFits, verifySegments } from './lib/fast-verify.js';
@@ -213,6 +213,27 @@ interface AttemptInfo {
 }
 
 /**
+ * The synchronous entry of a verifier built here, for the adapters (see `syncEntryOf` in lib/adapter-support.ts):
+ * `verifyRequest` hands back the AuthInfo itself on a cache hit that needs no wait, so an adapter can pass the
+ * request on in the same tick; `auditing` says whether events are emitted, i.e. whether a request context is
+ * used at all (it goes only into audit events).
+ */
+export interface SyncEntry {
+  verifyRequest(req: RequestLike, context: VerifyContext | undefined): AuthInfo | undefined | Promise<AuthInfo | undefined>;
+  readonly auditing: boolean;
+}
+
+const SYNC_ENTRIES = new WeakMap<TokenVerifier, SyncEntry>();
+
+/**
+ * The synchronous entry of a verifier made by {@link createTokenVerifier}; undefined for any other object.
+ * @example const entry = syncEntry(verifier); const auth = entry?.verifyRequest(req, undefined);
+ */
+export function syncEntry(verifier: TokenVerifier): SyncEntry | undefined {
+  return SYNC_ENTRIES.get(verifier);
+}
+
+/**
  * Builds a verifier for JWT access tokens. Every option is validated here (a `TypeError` naming the
  * option); key sources, telemetry and the verified-token cache are created once.
  *
@@ -250,6 +271,7 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
   const headerMemo = new HeaderMemo();
   const joseRequired = ['exp', ...(rules.strict ? ['iat', 'sub', 'client_id', 'jti'] : [])];
   const revocation = s.revocation;
+  const extractOptions: ExtractOptions = { allowQueryToken: s.allowQueryToken, allowBodyToken: s.allowBodyToken, ...(s.realm === undefined ? {} : { realm: s.realm }) };
 
   function withRealm(err: TokenError): TokenError {
     if (s.realm === undefined || err.challenge === undefined) return err;
@@ -303,13 +325,26 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
     return entry.auth;
   }
 
-  /** The cache-hit path: synchronous unless the revocation store is asynchronous. */
+  /** What a failed cache hit knows, for its event (built only on a rejection). */
+  function hitInfo(token: string, entry: CacheEntry): AttemptInfo {
+    return { token, issuer: entry.auth.issuer, kid: entry.auth.header.kid, verified: entry.auth.claims };
+  }
+
+  /** The end of a cache hit once the revocation state is known. */
+  function settleHit(token: string, entry: CacheEntry, revoked: boolean, started: number, now: number, context: VerifyContext | undefined): AuthInfo {
+    if (revoked) {
+      cache!.delete(token);
+      throw rejected(new TokenError('token_revoked', DESCRIPTIONS.revoked), started, 'hit', hitInfo(token, entry), context);
+    }
+    return accept(entry, 'hit', started, now, context);
+  }
+
+  /** The cache-hit path: synchronous unless the revocation store is asynchronous. Nothing is allocated for an accepted hit but its metrics record. */
   function fromCache(token: string, entry: CacheEntry, started: number, context: VerifyContext | undefined): AuthInfo | Promise<AuthInfo> {
     const now = Date.now() / 1000;
-    const info: AttemptInfo = { token, issuer: entry.auth.issuer, kid: entry.auth.header.kid, verified: entry.auth.claims };
     if (entry.exp <= now - rules.clockTolerance) {
       cache!.delete(token);
-      throw rejected(new TokenError('token_expired', DESCRIPTIONS.expired), started, 'hit', info, context);
+      throw rejected(new TokenError('token_expired', DESCRIPTIONS.expired), started, 'hit', hitInfo(token, entry), context);
     }
     if (!entry.source.isCurrent(entry.key)) {
       // The signing key left the issuer's key set: the cached verdict is void. Verify again, so the key
@@ -322,18 +357,11 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
     try {
       state = revokedState(entry.jti);
     } catch (err) {
-      throw rejected(err, started, 'hit', info, context);
+      throw rejected(err, started, 'hit', hitInfo(token, entry), context);
     }
-    const settle = (revoked: boolean): AuthInfo => {
-      if (revoked) {
-        cache!.delete(token);
-        throw rejected(new TokenError('token_revoked', DESCRIPTIONS.revoked), started, 'hit', info, context);
-      }
-      return accept(entry, 'hit', started, now, context);
-    };
-    if (typeof state === 'boolean') return settle(state);
-    return state.then(settle, (err: unknown) => {
-      throw rejected(err, started, 'hit', info, context);
+    if (typeof state === 'boolean') return settleHit(token, entry, state, started, now, context);
+    return state.then((revoked) => settleHit(token, entry, revoked, started, now, context), (err: unknown) => {
+      throw rejected(err, started, 'hit', hitInfo(token, entry), context);
     });
   }
 
@@ -432,25 +460,43 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
     return accept(entry, 'miss', started, nowSeconds, context);
   }
 
-  function verify(token: string, context?: VerifyContext): Promise<AuthInfo> {
+  /** verify() without the promise: the AuthInfo itself on a synchronous cache hit; throws a rejection of that hit. */
+  function verifyNow(token: string, context: VerifyContext | undefined): AuthInfo | Promise<AuthInfo> {
     const started = performance.now();
     if (cache !== undefined && typeof token === 'string') {
       const entry = cache.get(token);
-      if (entry !== undefined) {
-        try {
-          const result = fromCache(token, entry, started, context);
-          return result instanceof Promise ? result : Promise.resolve(result);
-        } catch (err) {
-          return Promise.reject(err as Error);
-        }
-      }
+      if (entry !== undefined) return fromCache(token, entry, started, context);
     }
     return verifyMiss(token, started, context);
   }
 
+  function verify(token: string, context?: VerifyContext): Promise<AuthInfo> {
+    try {
+      const result = verifyNow(token, context);
+      return result instanceof Promise ? result : Promise.resolve(result);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+  }
+
+  /**
+   * The cache entry extraction found for the request being handled: extraction asks the cache about a header
+   * token (see `extractWith`), and the hit is used at once. Set and used in the same synchronous call.
+   */
+  let seen: CacheEntry | undefined;
+  function takeSeen(): CacheEntry | undefined {
+    const entry = seen;
+    seen = undefined;
+    return entry;
+  }
+  const knownToken = cache === undefined ? undefined : (token: string): boolean => {
+    seen = cache.get(token);
+    return seen !== undefined;
+  };
+
   function tokenOf(req: RequestLike): string | undefined {
     if (s.getToken === undefined) {
-      return extractToken(req, { allowQueryToken: s.allowQueryToken, allowBodyToken: s.allowBodyToken, ...(s.realm === undefined ? {} : { realm: s.realm }) });
+      return extractWith(req, extractOptions, knownToken);
     }
     let token: unknown;
     try {
@@ -462,9 +508,14 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
     return token as string;
   }
 
-  async function verifyRequest(req: RequestLike, context?: VerifyContext): Promise<AuthInfo | undefined> {
+  /**
+   * verifyRequest() without the promise: undefined (no token, optional credentials) or the AuthInfo itself on a
+   * synchronous cache hit, a promise otherwise; a synchronous rejection is thrown.
+   */
+  function verifyRequestNow(req: RequestLike, context: VerifyContext | undefined): AuthInfo | undefined | Promise<AuthInfo | undefined> {
     const started = performance.now();
     let token: string | undefined;
+    takeSeen();
     try {
       if (typeof req !== 'object' || req === null) throw new TokenError('invalid_request', TRANSPORT.malformedHeader);
       token = tokenOf(req);
@@ -473,10 +524,21 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
       throw rejected(err, started, 'miss', {}, context);
     }
     if (token === undefined) return undefined;
-    return verify(token, context);
+    const entry = takeSeen();
+    if (entry !== undefined && entry.auth.token === token) return fromCache(token, entry, started, context);
+    return verifyNow(token, context);
   }
 
-  return {
+  function verifyRequest(req: RequestLike, context?: VerifyContext): Promise<AuthInfo | undefined> {
+    try {
+      const result = verifyRequestNow(req, context);
+      return result instanceof Promise ? result : Promise.resolve(result);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+  }
+
+  const verifier: TokenVerifier = {
     verify,
     verifyRequest,
     health: (): IssuerHealth[] => [...issuers.values()].map((i) => i.source.health()),
@@ -494,4 +556,6 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
     },
     options: Object.freeze({ ...options }),
   };
+  SYNC_ENTRIES.set(verifier, { verifyRequest: verifyRequestNow, auditing });
+  return verifier;
 }

@@ -7,8 +7,9 @@ import { TokenError } from '../errors.js';
 import { TRANSPORT } from '../extract-token.js';
 import { hasScopes } from '../scopes.js';
 import { DESCRIPTIONS } from './map-error.js';
+import { syncEntry, type SyncEntry } from '../verifier.js';
 import type { Registry } from 'prom-client';
-import type { AuthInfo, TokenVerifier } from '../types.js';
+import type { AuthInfo, TokenVerifier, VerifyContext } from '../types.js';
 
 /** How several required scopes combine: `'all'` (default) needs every one, `'any'` needs one of them. */
 export type ScopeMode = 'all' | 'any';
@@ -59,17 +60,15 @@ export function checkScopes(
   auth: AuthInfo | null | undefined,
   requirement: ScopeRequirement,
   verifier: TokenVerifier | undefined,
-  context: { route?: string; ip?: string } = {},
+  context: VerifyContext | (() => VerifyContext) = {},
 ): TokenError | undefined {
+  if (auth && hasScopes(auth, requirement.scopes, { mode: requirement.mode })) return undefined;
   const realm = verifier?.options.realm;
   const realmOption = realm === undefined ? {} : { realm };
   if (!auth) return new TokenError('token_missing', TRANSPORT.missing, realmOption);
-  if (hasScopes(auth, requirement.scopes, { mode: requirement.mode })) return undefined;
-  verifier?.reportScopeDenied(auth, requirement.scopes, context);
+  verifier?.reportScopeDenied(auth, requirement.scopes, typeof context === 'function' ? context() : context);
   return new TokenError('insufficient_scope', DESCRIPTIONS.scope, { scopes: requirement.scopes, ...realmOption });
 }
-
-const kGuard = Symbol.for('tokenguard.guard');
 
 /** What a guard records on each request it handles (see {@link linkGuard}). */
 export interface GuardLink {
@@ -81,11 +80,11 @@ export interface GuardLink {
 /**
  * Records on a request object (Express `req`, Koa `ctx.state`, Fastify `request`) which guard handled
  * it, so a later `requireScopes` reports denials to the same metrics and audit stream and follows the
- * guard's `passErrors`. The link is a non-enumerable symbol property: it never shows up in logs or JSON.
+ * guard's `passErrors`. The link is a private class field: it never shows up in logs or JSON.
  * @example linkGuard(req, { verifier, passErrors: false })
  */
 export function linkGuard(target: object, link: GuardLink): void {
-  Object.defineProperty(target, kGuard, { value: link, configurable: true, enumerable: false, writable: true });
+  GuardStamp.link(target, link);
 }
 
 /**
@@ -93,7 +92,37 @@ export function linkGuard(target: object, link: GuardLink): void {
  * @example const link = guardOf(req); link?.verifier
  */
 export function guardOf(target: object | undefined): GuardLink | undefined {
-  return target === undefined || target === null ? undefined : (target as { [kGuard]?: GuardLink })[kGuard];
+  return target === undefined || target === null ? undefined : GuardStamp.of(target);
+}
+
+/**
+ * Passes the object it is given through as `this`, so {@link GuardStamp}'s private field lands on that object.
+ * (A constructor that returns an object makes it the `this` of a subclass constructor.)
+ */
+class Passthrough {
+  constructor(target: object) {
+    return target;
+  }
+}
+
+/**
+ * The request-to-guard link as a private class field stamped onto the request object: invisible to `Object.keys`,
+ * `JSON.stringify`, `util.inspect`, spreads and `getOwnPropertySymbols`, and set through an inline cache
+ * (`Object.defineProperty` of a non-enumerable property is a runtime call on every request).
+ */
+class GuardStamp extends Passthrough {
+  #link: GuardLink;
+  private constructor(target: object, link: GuardLink) {
+    super(target);
+    this.#link = link;
+  }
+  static link(target: object, link: GuardLink): void {
+    if (#link in target) (target as GuardStamp).#link = link;
+    else new GuardStamp(target, link);
+  }
+  static of(target: object): GuardLink | undefined {
+    return #link in target ? (target as GuardStamp).#link : undefined;
+  }
 }
 
 /** Options every adapter adds to the core's `VerifierOptions`. */
@@ -132,4 +161,18 @@ export interface RequireScopesOptions {
 export interface MetricsHandlerOptions {
   /** The prom-client registry to serve. Default: prom-client's default registry (where guards register by default). */
   registry?: Registry;
+}
+
+/**
+ * How an adapter calls the core on each request: the verifier's synchronous entry (the AuthInfo itself on a
+ * cache hit that needs no wait, so the adapter passes the request on in the same tick) and whether the verifier
+ * emits audit events (the request context — route, client address — goes only into them: without events an
+ * adapter need not compute it). Any other `TokenVerifier` is called through its promise-returning
+ * `verifyRequest`, with the context always computed.
+ * @example
+ * const entry = syncEntryOf(verifier);
+ * const result = entry.verifyRequest(req, entry.auditing ? contextOf(req) : undefined);
+ */
+export function syncEntryOf(verifier: TokenVerifier): SyncEntry {
+  return syncEntry(verifier) ?? { verifyRequest: (req, context) => verifier.verifyRequest(req, context), auditing: true };
 }
