@@ -14,6 +14,7 @@ import {
   renderMetrics,
   scopeRequirement,
   splitAdapterOptions,
+  syncEntryOf,
   type AdapterOptions,
   type GuardHandle,
   type MetricsHandlerOptions,
@@ -61,15 +62,29 @@ export function tokenGuard(options: TokenGuardOptions): TokenGuardMiddleware {
   const { passErrors, verifierOptions } = splitAdapterOptions(options);
   const verifier = createTokenVerifier(verifierOptions);
   const link = Object.freeze({ verifier, passErrors });
+  // The core answers a cache hit synchronously: next() then runs in the same tick, with no promise. The
+  // route/ip context goes only into audit events, so it is computed only when the verifier emits them.
+  const entry = syncEntryOf(verifier);
   const middleware: RequestHandler = (req, res, next) => {
     linkGuard(req, link);
-    verifier.verifyRequest(req, contextOf(req)).then(
-      (auth) => {
-        if (auth) req.auth = auth;
-        next();
-      },
-      (err: unknown) => fail(err, res, next, passErrors),
-    );
+    let result: AuthInfo | undefined | Promise<AuthInfo | undefined>;
+    try {
+      result = entry.verifyRequest(req, entry.auditing ? contextOf(req) : undefined);
+    } catch (err) {
+      return fail(err, res, next, passErrors);
+    }
+    if (result instanceof Promise) {
+      result.then(
+        (auth) => {
+          if (auth) req.auth = auth;
+          next();
+        },
+        (err: unknown) => fail(err, res, next, passErrors),
+      );
+      return;
+    }
+    if (result) req.auth = result;
+    next();
   };
   return Object.assign(middleware, { verifier, close: () => verifier.close() });
 }
@@ -87,7 +102,7 @@ export function requireScopes(scopes: string | readonly string[], options: Requi
   const requirement = scopeRequirement(scopes, options.mode ?? 'all');
   return (req, res, next) => {
     const link = guardOf(req);
-    const err = checkScopes(req.auth, requirement, link?.verifier, contextOf(req));
+    const err = checkScopes(req.auth, requirement, link?.verifier, () => contextOf(req));
     if (err === undefined) return next();
     fail(err, res, next, link?.passErrors ?? false);
   };

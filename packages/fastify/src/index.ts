@@ -28,6 +28,7 @@ import {
   renderMetrics,
   scopeRequirement,
   splitAdapterOptions,
+  syncEntryOf,
   type AdapterOptions,
   type RequireScopesOptions,
   type AuthInfo,
@@ -35,6 +36,7 @@ import {
   type RequestLike,
   type ScopeMode,
   type ScopeRequirement,
+  type SyncEntry,
   type TokenError,
   type VerifierOptions,
   type VerifyContext,
@@ -90,11 +92,16 @@ const kRouteState = Symbol('tokenguard.route');
 
 interface RouteState {
   guard: GuardLink;
+  /** The guard's synchronous core entry (see `syncEntryOf`). */
+  entry: SyncEntry;
   optional: boolean;
   requirement: ScopeRequirement | undefined;
 }
 
-type HookFn = (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
+// Callback-style hooks: on a cache hit (and on a route without scopes) `done()` runs in the same tick, with
+// no promise; an async hook would cost a promise and a microtask per hook and request.
+type Done = (err?: Error) => void;
+type HookFn = (request: FastifyRequest, reply: FastifyReply, done: Done) => void;
 type GuardedRoute = RouteOptions & { [kRouteState]?: RouteState };
 
 const tokenGuardPlugin: FastifyPluginAsync<FastifyTokenGuardOptions> = async (app, options) => {
@@ -108,6 +115,7 @@ const tokenGuardPlugin: FastifyPluginAsync<FastifyTokenGuardOptions> = async (ap
   const { passErrors, verifierOptions } = splitAdapterOptions({ ...rest, ...(coreMetrics === undefined ? {} : { metrics: coreMetrics }) });
   const verifier = createTokenVerifier(verifierOptions);
   const guard: GuardLink = Object.freeze({ verifier, passErrors });
+  const entry = syncEntryOf(verifier);
   const credentialsRequired = verifierOptions.credentialsRequired !== false;
 
   if (!app.hasRequestDecorator('auth')) app.decorateRequest('auth', null);
@@ -120,6 +128,7 @@ const tokenGuardPlugin: FastifyPluginAsync<FastifyTokenGuardOptions> = async (ap
     if (config.auth === false) return;
     const state: RouteState = {
       guard,
+      entry,
       optional: config.auth === 'optional' || !credentialsRequired,
       requirement: config.scopes === undefined ? undefined : scopeRequirement(config.scopes, config.scopeMode ?? 'all', `config.scopes of ${where}`),
     };
@@ -130,8 +139,8 @@ const tokenGuardPlugin: FastifyPluginAsync<FastifyTokenGuardOptions> = async (ap
       return;
     }
     route[kRouteState] = state;
-    const verifyHook: HookFn = (request, reply) => verifyRoute(request, reply, state);
-    const scopeHook: HookFn = async (request, reply) => enforce(request, reply, state);
+    const verifyHook: HookFn = (request, reply, done) => verifyRoute(request, reply, state, done);
+    const scopeHook: HookFn = (request, reply, done) => enforce(request, reply, state, done);
     if (hook === 'preHandler') route.preHandler = [verifyHook, scopeHook, ...asArray(route.preHandler)] as RouteOptions['preHandler'];
     else {
       route[hook] = [verifyHook, ...asArray(route[hook])] as RouteOptions['onRequest'];
@@ -148,24 +157,47 @@ const tokenGuardPlugin: FastifyPluginAsync<FastifyTokenGuardOptions> = async (ap
   }
 };
 
-async function verifyRoute(request: FastifyRequest, reply: FastifyReply, state: RouteState): Promise<unknown> {
-  const { guard } = state;
+function verifyRoute(request: FastifyRequest, reply: FastifyReply, state: RouteState, done: Done): void {
+  const { guard, entry } = state;
   linkGuard(request, guard);
+  let result: AuthInfo | undefined | Promise<AuthInfo | undefined>;
   try {
-    const auth = await guard.verifier.verifyRequest(requestView(request), contextOf(request));
-    request.auth = auth ?? null;
+    result = entry.verifyRequest(requestView(request), entry.auditing ? contextOf(request) : undefined);
   } catch (err) {
-    // Optional auth per route: the guard's own setting may require a token, the route does not.
-    if (state.optional && isTokenError(err) && err.code === 'token_missing') return undefined;
-    return fail(reply, err, guard.passErrors);
+    return rejectRoute(reply, err, state, done);
   }
-  return undefined;
+  if (result instanceof Promise) {
+    result.then(
+      (auth) => {
+        request.auth = auth ?? null;
+        done();
+      },
+      (err: unknown) => rejectRoute(reply, err, state, done),
+    );
+    return;
+  }
+  request.auth = result ?? null;
+  done();
 }
 
-async function enforce(request: FastifyRequest, reply: FastifyReply, state: RouteState): Promise<unknown> {
-  if (state.requirement === undefined) return undefined;
-  const err = checkScopes(request.auth, state.requirement, state.guard.verifier, contextOf(request));
-  return err === undefined ? undefined : fail(reply, err, state.guard.passErrors);
+/** A verification failed: the hook answers it, or hands it on (`passErrors`, an unexpected error). */
+function rejectRoute(reply: FastifyReply, err: unknown, state: RouteState, done: Done): void {
+  // Optional auth per route: the guard's own setting may require a token, the route does not.
+  if (state.optional && isTokenError(err) && err.code === 'token_missing') return done();
+  if (!isTokenError(err) || state.guard.passErrors) return done(err as Error);
+  send(reply, err);
+  // As when an async hook returns the sent reply: Fastify runs no further hook and no handler.
+  done();
+}
+
+function enforce(request: FastifyRequest, reply: FastifyReply, state: RouteState, done: Done): void {
+  const { requirement, guard } = state;
+  if (requirement === undefined) return done();
+  const err = checkScopes(request.auth, requirement, guard.verifier, () => contextOf(request));
+  if (err === undefined) return done();
+  if (guard.passErrors) return done(err);
+  send(reply, err);
+  done();
 }
 
 /**
@@ -178,7 +210,7 @@ export function requireScopes(scopes: string | readonly string[], options: Requi
   const requirement = scopeRequirement(scopes, options.mode ?? 'all');
   return async function requireScopesHook(this: FastifyInstance, request: FastifyRequest, reply: FastifyReply) {
     const guard = guardOf(request);
-    const err = checkScopes(request.auth, requirement, guard?.verifier, contextOf(request));
+    const err = checkScopes(request.auth, requirement, guard?.verifier, () => contextOf(request));
     if (err !== undefined) return fail(reply, err, guard?.passErrors ?? false);
     return undefined;
   };

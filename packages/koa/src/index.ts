@@ -14,6 +14,7 @@ import {
   renderMetrics,
   scopeRequirement,
   splitAdapterOptions,
+  syncEntryOf,
   type AdapterOptions,
   type GuardHandle,
   type MetricsHandlerOptions,
@@ -65,11 +66,15 @@ export function tokenGuard(options: TokenGuardOptions): TokenGuardMiddleware {
   const { passErrors, verifierOptions } = splitAdapterOptions(options);
   const verifier = createTokenVerifier(verifierOptions);
   const link = Object.freeze({ verifier, passErrors });
+  // The core answers a cache hit synchronously: no await before next(). The route/ip context goes only into
+  // audit events, so it is computed only when the verifier emits them.
+  const entry = syncEntryOf(verifier);
   const middleware = async (ctx: AnyContext, next: Next): Promise<void> => {
     linkGuard(ctx.state, link);
     let auth: AuthInfo | undefined;
     try {
-      auth = await verifier.verifyRequest(requestView(ctx), contextOf(ctx));
+      const result = entry.verifyRequest(requestView(ctx), entry.auditing ? contextOf(ctx) : undefined);
+      auth = result instanceof Promise ? await result : result;
     } catch (err) {
       return fail(ctx, err, passErrors);
     }
@@ -92,7 +97,7 @@ export function requireScopes(scopes: string | readonly string[], options: Requi
   const requirement = scopeRequirement(scopes, options.mode ?? 'all');
   return async (ctx: AnyContext, next: Next): Promise<void> => {
     const link = guardOf(ctx.state);
-    const err = checkScopes(ctx.state.auth, requirement, link?.verifier, contextOf(ctx));
+    const err = checkScopes(ctx.state.auth, requirement, link?.verifier, () => contextOf(ctx));
     if (err !== undefined) return fail(ctx, err, link?.passErrors ?? false);
     await next();
   };
