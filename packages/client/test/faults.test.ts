@@ -87,8 +87,14 @@ describe('transient faults are retried with backoff', () => {
     ep.setDefault({ kind: 'status', status: 502 });
     const tokens = make({ retry: { retries: 10, minDelay: '100ms', maxDelay: '100ms', maxElapsed: '250ms' } });
     const started = Date.now();
-    await expect(tokens.getToken()).rejects.toMatchObject({ code: 'endpoint_unavailable', status: 502 });
-    expect(ep.requests.length).toBeLessThanOrEqual(4);
+    const err = (await tokens.getToken().catch((e: unknown) => e)) as TokenUnavailableError;
+    expect(err).toMatchObject({ code: 'endpoint_unavailable', status: 502 });
+    // Equal jitter makes each backoff 50-100 ms, so at most 1 + 250 / 50 = 6 attempts fit in maxElapsed, never the
+    // 11 that retries: 10 would allow (regression: the bound was 4, which short jittered backoffs exceed now and then).
+    expect(err.attempts).toBe(ep.requests.length);
+    expect(ep.requests.length).toBeLessThanOrEqual(6);
+    // no retry started after maxElapsed (server-side times, with slack for the way there)
+    expect(ep.requests.at(-1)!.at - ep.requests[0]!.at).toBeLessThanOrEqual(250 + 150);
     expect(Date.now() - started).toBeLessThan(2000);
   });
 });

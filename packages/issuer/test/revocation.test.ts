@@ -19,7 +19,7 @@ describe('revocation and introspection', () => {
   beforeAll(async () => {
     svc = await makeClient('svc', ['read'], ['api']);
     other = await makeClient('other', ['read'], ['api']);
-    shortLived = await makeClient('short', ['read'], ['api'], { tokenTtl: 1 });
+    shortLived = await makeClient('short', ['read'], ['api'], { tokenTtl: 2 });
     server = await createIssuerServer({ listen: { port: 0 }, clients: [svc.config, other.config, shortLived.config], onEvent: (e) => events.push(e) });
     verifier = createTokenVerifier({ issuer: server.issuer, audience: 'api', metrics: false, revocation: server.revocations });
   });
@@ -63,10 +63,12 @@ describe('revocation and introspection', () => {
     }
   });
 
-  test('expired tokens are inactive', async () => {
+  test('expired tokens are inactive (regression: a 1 s token issued late in a second could expire before its first introspection)', async () => {
+    // iat is whole seconds, so a token of tokenTtl 2 lives between 1 and 2 s: always long enough for the first check.
     const token = (await requestToken(server.url, shortLived)).body.access_token as string;
     expect((await introspect(svc, token)).body.active).toBe(true);
-    await new Promise((resolve) => setTimeout(resolve, 2100));
+    const exp = claimsOf(token).exp as number;
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, exp * 1000 - Date.now()) + 100));
     expect((await introspect(svc, token)).body).toEqual({ active: false });
   });
 
