@@ -4,7 +4,6 @@
  * before and after, parsed, and the increments are asserted per label set. The scrape is then fed to
  * `promtool check metrics`, and every event and log line of the run is checked for tokens and key material.
  */
-import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import { Writable } from 'node:stream';
 import express from 'express';
@@ -15,7 +14,7 @@ import { metricsHandler, requireScopes, tokenGuard, type TokenGuardMiddleware } 
 import type { AuditEvent } from '@tokenguard/core';
 import { jwks, makeKey, signToken, type TestKey } from '../helpers/keys';
 import { jsonServer, wrap, type TestServer } from '../helpers/http';
-import { increments, parseProm, sample, samplesOf, type PromText } from '../helpers/prom';
+import { increments, parseProm, promtoolCheck, sample, samplesOf, type PromText } from '../helpers/prom';
 
 const AUDIENCE = 'orders-api';
 const N_ACCEPTED = 7;
@@ -43,22 +42,6 @@ async function call(method: string, path: string, token?: string): Promise<{ sta
   const res = await fetch(`${api.url}${path}`, { method, headers: token === undefined ? {} : { authorization: `Bearer ${token}` } });
   const body = (await res.json()) as { code?: string };
   return { status: res.status, ...(body.code === undefined ? {} : { code: body.code }) };
-}
-
-function promtoolCheckMetrics(text: string): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('promtool', ['check', 'metrics'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let output = '';
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    child.stdout.on('data', (d) => (output += String(d)));
-    child.stderr.on('data', (d) => (output += String(d)));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, output });
-    });
-    child.stdin.end(text);
-  });
 }
 
 beforeAll(async () => {
@@ -214,7 +197,7 @@ describe('scrape after a scripted mix of traffic', () => {
   it('passes promtool check metrics', async () => {
     const { text, contentType } = await scrape();
     expect(contentType).toMatch(/^text\/plain; version=0\.0\.4/);
-    const { code, output } = await promtoolCheckMetrics(text);
+    const { code, output } = await promtoolCheck(text);
     expect(output).toBe('');
     expect(code).toBe(0);
   });
