@@ -1,0 +1,140 @@
+/**
+ * The synchronous cache-hit entry the adapters use (`syncEntryOf`), the cache-assisted extraction behind it, and
+ * the request-to-guard link: same verdicts and errors as `verifyRequest()`, the AuthInfo itself on a hit, and
+ * nothing visible on the request object.
+ */
+import { inspect } from 'node:util';
+import { Registry } from 'prom-client';
+import {
+  createMemoryRevocationStore,
+  createTokenVerifier,
+  guardOf,
+  linkGuard,
+  syncEntryOf,
+  TokenError,
+  type AuthInfo,
+  type AuditEvent,
+  type RequestLike,
+  type TokenVerifier,
+} from '@tokenguard/core';
+import { jwks, makeKey, signToken, type TestKey } from '../../../test/helpers/keys';
+
+const ISS = 'https://idp.example.test/';
+const AUD = 'orders-api';
+const now = () => Math.floor(Date.now() / 1000);
+
+function req(authorization: string | string[] | undefined, extra: Partial<RequestLike> = {}): RequestLike {
+  const values = authorization === undefined ? [] : Array.isArray(authorization) ? authorization : [authorization];
+  const rawHeaders = ['Host', '127.0.0.1'];
+  for (const v of values) rawHeaders.push('Authorization', v);
+  return { headers: { host: '127.0.0.1', ...(values.length > 0 ? { authorization: values[0] } : {}) }, rawHeaders, method: 'GET', url: '/', ...extra };
+}
+
+/** The result of the sync entry: the value, a promise's outcome, or the thrown error's code. */
+async function outcome(run: () => unknown): Promise<{ sync: boolean; value: unknown }> {
+  let r: unknown;
+  try {
+    r = run();
+  } catch (err) {
+    return { sync: true, value: err instanceof TokenError ? err.code : err };
+  }
+  if (!(r instanceof Promise)) return { sync: true, value: r };
+  try {
+    return { sync: false, value: await r };
+  } catch (err) {
+    return { sync: false, value: err instanceof TokenError ? err.code : err };
+  }
+}
+
+describe('syncEntryOf: the adapters’ synchronous entry', () => {
+  let key: TestKey;
+  let verifier: TokenVerifier;
+  const revocation = createMemoryRevocationStore();
+  const events: AuditEvent[] = [];
+
+  beforeAll(async () => {
+    key = await makeKey('RS256', 'k1');
+    verifier = createTokenVerifier({ issuer: ISS, audience: AUD, keys: jwks(key), algorithms: ['RS256'], revocation, metrics: { registry: new Registry() }, onEvent: (e) => events.push(e) });
+  });
+  afterAll(() => verifier.close());
+
+  it('answers a cache hit synchronously with the AuthInfo verify() gave, and a miss with a promise', async () => {
+    const token = await signToken(key, { iss: ISS, aud: AUD, sub: 'alice', exp: now() + 300, jti: 'sync-1' });
+    const entry = syncEntryOf(verifier);
+    const first = entry.verifyRequest(req(`Bearer ${token}`), undefined);
+    expect(first).toBeInstanceOf(Promise);
+    const auth = (await first) as AuthInfo;
+    expect(auth.subject).toBe('alice');
+    const again = entry.verifyRequest(req(`bearer   ${token}`), { route: '/orders', ip: '127.0.0.9' });
+    expect(again).toBe(auth);
+    expect(events.at(-1)).toMatchObject({ type: 'token.accepted', route: '/orders', ip: '127.0.0.9', subject: 'alice' });
+    await expect(verifier.verifyRequest(req(`Bearer ${token}`))).resolves.toBe(auth);
+  });
+
+  it('keeps every per-hit check and every transport error of verifyRequest() on a cached token', async () => {
+    const token = await signToken(key, { iss: ISS, aud: AUD, sub: 'bob', exp: now() + 300, jti: 'sync-2' });
+    await verifier.verify(token);
+    const entry = syncEntryOf(verifier);
+    const cases: [string, RequestLike, string][] = [
+      ['two Authorization headers', req([`Bearer ${token}`, `Bearer ${token}`]), 'invalid_request'],
+      ['header and query token', req(`Bearer ${token}`, { url: `/?access_token=${token}` }), 'invalid_request'],
+      ['header and form-body token', req(`Bearer ${token}`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/x-www-form-urlencoded' }, body: { access_token: token } }), 'invalid_request'],
+      ['token with a quote appended', req(`Bearer ${token}"`), 'invalid_request'],
+      ['tab after the scheme', req(`Bearer\t${token}`), 'invalid_request'],
+      ['no token', req(undefined), 'token_missing'],
+    ];
+    for (const [name, request, code] of cases) {
+      const viaEntry = await outcome(() => entry.verifyRequest(request, undefined));
+      const viaPromise = await outcome(() => verifier.verifyRequest(request));
+      expect({ name, code: viaEntry.value }).toEqual({ name, code });
+      expect({ name, code: viaPromise.value }).toEqual({ name, code });
+      expect({ name, sync: viaEntry.sync }).toEqual({ name, sync: true });
+    }
+    // A hit after those rejections is still a plain hit; a revocation is seen on the very next hit.
+    expect(await outcome(() => entry.verifyRequest(req(`Bearer ${token}`), undefined))).toMatchObject({ sync: true, value: { subject: 'bob' } });
+    revocation.revoke('sync-2', now() + 600);
+    expect(await outcome(() => entry.verifyRequest(req(`Bearer ${token}`), undefined))).toEqual({ sync: true, value: 'token_revoked' });
+  });
+
+  it('falls back to verifyRequest() for a verifier it did not build, with the context always passed', async () => {
+    const seen: unknown[] = [];
+    const foreign = {
+      ...verifier,
+      verifyRequest: (r: RequestLike, context?: unknown) => {
+        seen.push(context);
+        return Promise.resolve(undefined);
+      },
+    } as TokenVerifier;
+    const entry = syncEntryOf(foreign);
+    expect(entry.auditing).toBe(true);
+    await expect(entry.verifyRequest(req(undefined), { route: '/x' })).resolves.toBeUndefined();
+    expect(seen).toEqual([{ route: '/x' }]);
+  });
+
+  it('says when no audit event is ever emitted (no logger, no onEvent)', () => {
+    const quiet = createTokenVerifier({ issuer: ISS, audience: AUD, keys: jwks(key), algorithms: ['RS256'], metrics: { registry: new Registry() } });
+    expect(syncEntryOf(quiet).auditing).toBe(false);
+    expect(syncEntryOf(verifier).auditing).toBe(true);
+    return quiet.close();
+  });
+});
+
+describe('linkGuard / guardOf', () => {
+  it('links a request to its guard without anything visible on the request', () => {
+    const verifier = { options: {} } as TokenVerifier;
+    const request = { headers: {}, url: '/' };
+    const link = Object.freeze({ verifier, passErrors: true });
+    expect(guardOf(request)).toBeUndefined();
+    linkGuard(request, link);
+    expect(guardOf(request)).toBe(link);
+    expect(Object.getOwnPropertySymbols(request)).toEqual([]);
+    expect(Object.getOwnPropertyNames(request)).toEqual(['headers', 'url']);
+    expect(JSON.stringify(request)).toBe('{"headers":{},"url":"/"}');
+    expect(inspect(request, { showHidden: true })).not.toMatch(/passErrors|verifier/);
+    const other = Object.freeze({ verifier, passErrors: false });
+    linkGuard(request, other);
+    expect(guardOf(request)).toBe(other);
+    expect(guardOf({})).toBeUndefined();
+    expect(guardOf(undefined)).toBeUndefined();
+  });
+});
