@@ -100,6 +100,41 @@ describe('unknown-kid flood', () => {
   });
 });
 
+describe('cold-start failure backoff', () => {
+  it('a slow first fetch does not lock requests out for the whole cooldown: keys arrive within the short backoff', async () => {
+    // the first fetch outlives the timeout; the server is healthy right after
+    server.fault({ type: 'delay', ms: 600 });
+    const { src } = source({ cooldown: '3s', timeout: '300ms' });
+    const first = await outcome(src.resolve({ alg: 'RS256', kid: a.kid }));
+    expect(first.code).toBe('jwks_unavailable');
+    server.fault({ type: 'ok' });
+    await sleep(50);
+    const locked = await outcome(src.resolve({ alg: 'RS256', kid: a.kid }));
+    expect(locked.code).toBe('jwks_unavailable');
+    expect(locked.retryAfter).toBeLessThanOrEqual(1); // the real wait (1 s backoff), not the 3 s cooldown
+    const failedAt = Date.now();
+    let last = locked;
+    for (let i = 0; i < 30 && last.code !== 'resolved'; i++) {
+      await sleep(100);
+      last = await outcome(src.resolve({ alg: 'RS256', kid: a.kid }));
+    }
+    expect(last.code).toBe('resolved');
+    expect(Date.now() - failedAt).toBeLessThan(1800); // well before the 3 s cooldown
+  });
+
+  it('repeated cold-start failures double the backoff (1 s, then 2 s), and Retry-After says so', async () => {
+    server.fault({ type: 'status', status: 500 });
+    const { src } = source({ cooldown: '3s' });
+    const first = await outcome(src.resolve({ alg: 'RS256', kid: a.kid }));
+    expect(first).toMatchObject({ code: 'jwks_unavailable', retryAfter: 1 });
+    const before = server.hits();
+    await sleep(1050);
+    const second = await outcome(src.resolve({ alg: 'RS256', kid: a.kid }));
+    expect(second).toMatchObject({ code: 'jwks_unavailable', retryAfter: 2 });
+    expect(server.hits() - before).toBe(1);
+  });
+});
+
 describe('single-flight and new keys', () => {
   it('a new kid appearing costs exactly one fetch for 50 concurrent requests', async () => {
     const { src, telemetry } = source();

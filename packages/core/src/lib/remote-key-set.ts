@@ -7,6 +7,9 @@
  *   never wait.
  * - Unknown kid: one refetch, then at most one per `cooldown`; after failures, exponential backoff, so a
  *   flood of random kids costs at most one fetch per cooldown, also while the endpoint is down.
+ * - No good set yet (cold start, or the last one expired past `staleIfError`): the failure backoff starts at
+ *   1 s (or `cooldown` if shorter) and doubles up to `cooldown`, so one slow or failed first fetch does not
+ *   lock every request out for a whole cooldown.
  * - Stale-if-error: the last good set keeps serving for `staleIfError` past `cacheMaxAge` while fetches fail.
  * - A request waits at most `timeout` for keys (discovery and fetch together), then gets `jwks_unavailable`
  *   with a `Retry-After` of the time left before the next fetch may start.
@@ -38,6 +41,8 @@ export interface RemoteKeySourceConfig {
 const REFRESH_AHEAD = 0.75;
 /** Longest failure backoff, unless `cooldown` itself is longer. */
 const MAX_BACKOFF_SECONDS = 300;
+/** First failure backoff while no good set exists (capped by `cooldown`). */
+const COLD_BACKOFF_SECONDS = 1;
 
 /** Whether a URL's host is a loopback address (http:// there is fine without a warning). */
 export function isLoopback(url: URL): boolean {
@@ -77,6 +82,8 @@ class RemoteKeySource implements KeySource {
   /** Epoch ms when the last fetch triggered by an unknown kid started (the cooldown clock). */
   private lastUnknownAt = Number.NEGATIVE_INFINITY;
   private failures = 0;
+  /** Consecutive failures while no usable set existed (drives the short cold-start backoff). */
+  private coldFailures = 0;
   /** Epoch ms before which no fetch starts after failures. */
   private retryAt = 0;
   private lastError: string | undefined;
@@ -246,6 +253,7 @@ class RemoteKeySource implements KeySource {
     this.set = r.set;
     this.fetchedAt = now;
     this.failures = 0;
+    this.coldFailures = 0;
     this.retryAt = 0;
     this.lastError = undefined;
     const keys = r.set.entries.length;
@@ -264,11 +272,19 @@ class RemoteKeySource implements KeySource {
   private failed(err: unknown): void {
     const now = Date.now();
     this.failures++;
-    const cap = Math.max(this.o.cooldown, Math.min(this.o.cooldown * 8, MAX_BACKOFF_SECONDS));
-    const backoff = Math.max(0.1, Math.min(this.o.cooldown * 2 ** (this.failures - 1), cap));
+    const set = this.usableSet();
+    let backoff: number;
+    if (set) {
+      const cap = Math.max(this.o.cooldown, Math.min(this.o.cooldown * 8, MAX_BACKOFF_SECONDS));
+      backoff = Math.min(this.o.cooldown * 2 ** (this.failures - 1), cap);
+    } else {
+      // Nothing to serve: every request fails until a fetch succeeds, so retry soon (1 s, 2 s, … up to cooldown).
+      this.coldFailures++;
+      backoff = Math.min(Math.min(COLD_BACKOFF_SECONDS, this.o.cooldown) * 2 ** (this.coldFailures - 1), this.o.cooldown);
+    }
+    backoff = Math.max(0.1, backoff);
     this.retryAt = now + backoff * 1000;
     this.lastError = err instanceof FetchError || (err instanceof Error && err.name === 'KeySetError') ? err.message : 'key set could not be loaded';
-    const set = this.usableSet();
     const outcome = set ? 'stale' : 'error';
     const keys = set?.entries.length ?? 0;
     const t = this.telemetry;
