@@ -140,11 +140,13 @@ const tokenGuardPlugin: FastifyPluginAsync<FastifyTokenGuardOptions> = async (ap
     }
     route[kRouteState] = state;
     const verifyHook: HookFn = (request, reply, done) => verifyRoute(request, reply, state, done);
-    const scopeHook: HookFn = (request, reply, done) => enforce(request, reply, state, done);
-    if (hook === 'preHandler') route.preHandler = [verifyHook, scopeHook, ...asArray(route.preHandler)] as RouteOptions['preHandler'];
+    // A route without scopes gets no scope hook (every guard reads the same route config, so a later guard on
+    // the same route cannot add scopes): one hook runner less per request.
+    const scopeHooks: HookFn[] = state.requirement === undefined ? [] : [(request, reply, done) => enforce(request, reply, state, done)];
+    if (hook === 'preHandler') route.preHandler = [verifyHook, ...scopeHooks, ...asArray(route.preHandler)] as RouteOptions['preHandler'];
     else {
       route[hook] = [verifyHook, ...asArray(route[hook])] as RouteOptions['onRequest'];
-      route.preHandler = [scopeHook, ...asArray(route.preHandler)] as RouteOptions['preHandler'];
+      if (scopeHooks.length > 0) route.preHandler = [...scopeHooks, ...asArray(route.preHandler)] as RouteOptions['preHandler'];
     }
   });
 
