@@ -69,17 +69,26 @@ export function tokenGuard(options: TokenGuardOptions): TokenGuardMiddleware {
   // The core answers a cache hit synchronously: no await before next(). The route/ip context goes only into
   // audit events, so it is computed only when the verifier emits them.
   const entry = syncEntryOf(verifier);
-  const middleware = async (ctx: AnyContext, next: Next): Promise<void> => {
+  // Not an async function: on a hit, next()'s own promise is returned, with no extra promise and await.
+  const middleware = (ctx: AnyContext, next: Next): Promise<void> => {
     linkGuard(ctx.state, link);
-    let auth: AuthInfo | undefined;
+    let result: AuthInfo | undefined | Promise<AuthInfo | undefined>;
     try {
-      const result = entry.verifyRequest(requestView(ctx), entry.auditing ? contextOf(ctx) : undefined);
-      auth = result instanceof Promise ? await result : result;
+      result = entry.verifyRequest(requestView(ctx), entry.auditing ? contextOf(ctx) : undefined);
     } catch (err) {
-      return fail(ctx, err, passErrors);
+      return failed(ctx, err, passErrors);
     }
-    if (auth) ctx.state.auth = auth;
-    await next();
+    if (result instanceof Promise) {
+      return result.then(
+        (auth) => {
+          if (auth) ctx.state.auth = auth;
+          return next();
+        },
+        (err: unknown) => fail(ctx, err, passErrors),
+      );
+    }
+    if (result) ctx.state.auth = result;
+    return next();
   };
   return Object.assign(middleware, { verifier, close: () => verifier.close() });
 }
@@ -142,6 +151,16 @@ function contextOf(ctx: AnyContext): VerifyContext {
   if (typeof route === 'string') context.route = route;
   if (ctx.ip) context.ip = ctx.ip;
   return context;
+}
+
+/** {@link fail} as a promise, as an async middleware would give it. */
+function failed(ctx: AnyContext, err: unknown, passErrors: boolean): Promise<void> {
+  try {
+    fail(ctx, err, passErrors);
+  } catch (thrown) {
+    return Promise.reject(thrown as Error);
+  }
+  return Promise.resolve();
 }
 
 function fail(ctx: AnyContext, err: unknown, passErrors: boolean): void {
