@@ -5,6 +5,7 @@
 import type { JwksOptions } from '../types.js';
 import { parseHttpUrl } from './bounded-fetch.js';
 import { toSeconds } from './duration.js';
+import { KNOWN_OPTIONS, rejectUnknownOptions } from './known-options.js';
 import type { KeySource } from './key-source.js';
 import { createRemoteKeySource } from './remote-key-set.js';
 import { createSecretKeySource } from './secret-key.js';
@@ -59,6 +60,7 @@ function positiveInt(value: unknown, name: string, fallback: number): number {
 export function resolveJwksOptions(jwks: JwksOptions | undefined): ResolvedJwksOptions {
   if (jwks !== undefined && (typeof jwks !== 'object' || jwks === null)) throw new TypeError('"jwks" must be an object');
   const o = jwks ?? {};
+  rejectUnknownOptions(o, KNOWN_OPTIONS.jwks, 'jwks');
   const d = JWKS_DEFAULTS;
   const seconds = (v: JwksOptions['timeout'], name: string, fallback: number) => (v === undefined ? fallback : toSeconds(v, `jwks.${name}`));
   const timeout = seconds(o.timeout, 'timeout', d.timeout);

@@ -2,6 +2,7 @@ import type { IssuerConfig, JwksOptions, RequestLike, RevocationStore, TokenClai
 import { toSeconds } from './duration.js';
 import { isHmac, SUPPORTED_ALGORITHMS } from './fast-verify.js';
 import type { ClaimRules } from './claims.js';
+import { KNOWN_OPTIONS, rejectUnknownOptions } from './known-options.js';
 
 /** The default algorithm allowlist: asymmetric only. */
 export const DEFAULT_ALGORITHMS = Object.freeze(['RS256', 'PS256', 'ES256', 'EdDSA']);
@@ -77,6 +78,7 @@ function issuerSetup(entry: IssuerConfig | string, index: number, top: VerifierO
   const name = `issuer[${index}]`;
   const cfg: IssuerConfig = typeof entry === 'string' ? { issuer: entry } : entry;
   if (!isObject(cfg)) fail(`"${name}" must be an issuer string or an object { issuer, jwksUri?, keys?, secret?, algorithms?, jwks? }`);
+  if (typeof entry !== 'string') rejectUnknownOptions(cfg, KNOWN_OPTIONS.issuer, name);
   if (!nonEmptyString(cfg.issuer)) fail(`"${single ? 'issuer' : `${name}.issuer`}" must be a non-empty string`);
   const algs = cfg.algorithms === undefined ? topAlgs : algorithms(cfg.algorithms, `${name}.algorithms`);
   // Top-level key options belong to the one issuer: keys of different issuers are never shared.
@@ -91,6 +93,7 @@ function issuerSetup(entry: IssuerConfig | string, index: number, top: VerifierO
     fail(`"algorithms" may hold HS* algorithms only for an issuer whose key source is a "secret" (never HMAC with a key set)`);
   }
   if (cfg.jwks !== undefined && !isObject(cfg.jwks)) fail(`"${name}.jwks" must be an object`);
+  if (cfg.jwks !== undefined) rejectUnknownOptions(cfg.jwks, KNOWN_OPTIONS.jwks, `${name}.jwks`);
   const jwks = cfg.jwks === undefined ? top.jwks : { ...top.jwks, ...cfg.jwks };
   return {
     issuer: cfg.issuer,
@@ -138,6 +141,7 @@ function positiveInteger(v: unknown, name: string, fallback: number): number {
  */
 export function validateOptions(o: VerifierOptions): Settings {
   if (!isObject(o)) fail('createTokenVerifier(options): "options" must be an object');
+  rejectUnknownOptions(o, KNOWN_OPTIONS.verifier);
   const list = issuers(o);
   const auds = audiences(o.audience);
   const clockTolerance = o.clockTolerance === undefined ? DEFAULT_CLOCK_TOLERANCE : toSeconds(o.clockTolerance, 'clockTolerance');
@@ -160,14 +164,18 @@ export function validateOptions(o: VerifierOptions): Settings {
   if (o.realm !== undefined && typeof o.realm !== 'string') fail('"realm" must be a string');
   let cacheEntries = DEFAULT_CACHE_ENTRIES;
   if (o.cache === false) cacheEntries = 0;
-  else if (isObject(o.cache)) cacheEntries = positiveInteger(o.cache.maxEntries, 'cache.maxEntries', DEFAULT_CACHE_ENTRIES);
-  else if (o.cache !== undefined && o.cache !== true) fail('"cache" must be false or { maxEntries }');
+  else if (isObject(o.cache)) {
+    rejectUnknownOptions(o.cache, KNOWN_OPTIONS.cache, 'cache');
+    cacheEntries = positiveInteger(o.cache.maxEntries, 'cache.maxEntries', DEFAULT_CACHE_ENTRIES);
+  } else if (o.cache !== undefined && o.cache !== true) fail('"cache" must be false or { maxEntries }');
   if (o.jwks !== undefined && !isObject(o.jwks)) fail('"jwks" must be an object');
+  if (o.jwks !== undefined) rejectUnknownOptions(o.jwks, KNOWN_OPTIONS.jwks, 'jwks');
   const revocation = o.revocation;
   if (revocation !== undefined && (!isObject(revocation) || typeof revocation.isRevoked !== 'function')) fail('"revocation" must be a RevocationStore (an object with isRevoked(jti))');
   const failMode = revocation?.failMode ?? 'closed';
   if (failMode !== 'open' && failMode !== 'closed') fail('"revocation.failMode" must be \'open\' or \'closed\'');
   if (o.metrics !== undefined && o.metrics !== false && !isObject(o.metrics)) fail('"metrics" must be false or { registry?, prefix? }');
+  if (isObject(o.metrics)) rejectUnknownOptions(o.metrics, KNOWN_OPTIONS.metrics, 'metrics');
   if (o.logger !== undefined && (!isObject(o.logger) || ['info', 'warn', 'error'].some((m) => typeof (o.logger as unknown as Record<string, unknown>)[m] !== 'function'))) {
     fail('"logger" must be a pino-compatible logger with info, warn and error methods');
   }
