@@ -219,7 +219,8 @@ interface AttemptInfo {
  * used at all (it goes only into audit events).
  */
 export interface SyncEntry {
-  verifyRequest(req: RequestLike, context: VerifyContext | undefined): AuthInfo | undefined | Promise<AuthInfo | undefined>;
+  /** `queryFromUrl`: the adapter knows `req.query` is parsed from `req.url`, so it is skipped when the URL has no '?'. */
+  verifyRequest(req: RequestLike, context: VerifyContext | undefined, queryFromUrl?: boolean): AuthInfo | undefined | Promise<AuthInfo | undefined>;
   readonly auditing: boolean;
 }
 
@@ -494,9 +495,9 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
     return seen !== undefined;
   };
 
-  function tokenOf(req: RequestLike): string | undefined {
+  function tokenOf(req: RequestLike, queryFromUrl: boolean): string | undefined {
     if (s.getToken === undefined) {
-      return extractWith(req, extractOptions, knownToken);
+      return extractWith(req, extractOptions, knownToken, queryFromUrl);
     }
     let token: unknown;
     try {
@@ -512,13 +513,13 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
    * verifyRequest() without the promise: undefined (no token, optional credentials) or the AuthInfo itself on a
    * synchronous cache hit, a promise otherwise; a synchronous rejection is thrown.
    */
-  function verifyRequestNow(req: RequestLike, context: VerifyContext | undefined): AuthInfo | undefined | Promise<AuthInfo | undefined> {
+  function verifyRequestNow(req: RequestLike, context: VerifyContext | undefined, queryFromUrl = false): AuthInfo | undefined | Promise<AuthInfo | undefined> {
     const started = performance.now();
     let token: string | undefined;
     takeSeen();
     try {
       if (typeof req !== 'object' || req === null) throw new TokenError('invalid_request', TRANSPORT.malformedHeader);
-      token = tokenOf(req);
+      token = tokenOf(req, queryFromUrl);
       if (token === undefined && s.credentialsRequired) throw new TokenError('token_missing', TRANSPORT.missing);
     } catch (err) {
       throw rejected(err, started, 'miss', {}, context);

@@ -96,6 +96,23 @@ describe('syncEntryOf: the adapters’ synchronous entry', () => {
     expect(await outcome(() => entry.verifyRequest(req(`Bearer ${token}`), undefined))).toEqual({ sync: true, value: 'token_revoked' });
   });
 
+  it('reads req.query when the URL has no query string unless the adapter says it is parsed from the URL', async () => {
+    const token = await signToken(key, { iss: ISS, aud: AUD, sub: 'carol', exp: now() + 300 });
+    await verifier.verify(token);
+    const entry = syncEntryOf(verifier);
+    let reads = 0;
+    const request = req(`Bearer ${token}`);
+    Object.defineProperty(request, 'query', { get: () => { reads++; return { access_token: token }; }, enumerable: true });
+    // Read: a query token is refused (allowQueryToken is off), whatever the header says.
+    expect(await outcome(() => entry.verifyRequest(request, undefined))).toEqual({ sync: true, value: 'invalid_request' });
+    expect(reads).toBe(1);
+    // Vouched for: the URL '/' has no query string, so nothing is read and the header token is a hit.
+    expect(await outcome(() => entry.verifyRequest(request, undefined, true))).toMatchObject({ sync: true, value: { subject: 'carol' } });
+    expect(reads).toBe(1);
+    // A query string in the URL is always read from the URL.
+    expect(await outcome(() => entry.verifyRequest({ ...request, url: `/?access_token=${token}` }, undefined, true))).toEqual({ sync: true, value: 'invalid_request' });
+  });
+
   it('falls back to verifyRequest() for a verifier it did not build, with the context always passed', async () => {
     const seen: unknown[] = [];
     const foreign = {

@@ -2,6 +2,7 @@
  * `@tokenguard/express`: a thin Express adapter over `@tokenguard/core`. Works with Express 5 and 4
  * (no v5-only API is used; promise rejections are caught here, since Express 4 does not).
  */
+import { parse as parseQueryString } from 'node:querystring';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import {
   checkScopes,
@@ -69,7 +70,7 @@ export function tokenGuard(options: TokenGuardOptions): TokenGuardMiddleware {
     linkGuard(req, link);
     let result: AuthInfo | undefined | Promise<AuthInfo | undefined>;
     try {
-      result = entry.verifyRequest(req, entry.auditing ? contextOf(req) : undefined);
+      result = entry.verifyRequest(req, entry.auditing ? contextOf(req) : undefined, queryFromUrl(req));
     } catch (err) {
       return fail(err, res, next, passErrors);
     }
@@ -125,6 +126,18 @@ export function metricsHandler(options: MetricsHandlerOptions = {}): RequestHand
       res.end(body);
     }, next);
   };
+}
+
+/**
+ * Whether `req.query` is Express 5's getter (no own `query` property: not Express 4, not replaced by a
+ * middleware) with the built-in `'simple'` parser or parsing off: then it is parsed from `req.url` on every
+ * read (~1 µs), and empty when the URL has no '?', so the core need not read it. Anything else is read as is.
+ */
+function queryFromUrl(req: Request): boolean {
+  const app = req.app as Request['app'] | undefined;
+  if (app === undefined || typeof app.get !== 'function' || Object.prototype.hasOwnProperty.call(req, 'query')) return false;
+  const parser: unknown = app.get('query parser fn');
+  return parser === parseQueryString || parser === undefined || parser === false;
 }
 
 /** Route template (never the raw URL, which is unbounded) and client address for audit events. */
