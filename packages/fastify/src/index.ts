@@ -105,7 +105,10 @@ type HookFn = (request: FastifyRequest, reply: FastifyReply, done: Done) => void
 type GuardedRoute = RouteOptions & { [kRouteState]?: RouteState };
 
 const tokenGuardPlugin: FastifyPluginAsync<FastifyTokenGuardOptions> = async (app, options) => {
-  const { hook = 'preValidation', metrics, ...rest } = options;
+  // Fastify hands its own registration options (`prefix`, `logLevel`, `logSerializers`) to every plugin; they
+  // mean nothing to this one (fastify-plugin shares the parent's scope), so they are not verifier options.
+  const { hook = 'preValidation', metrics, prefix: _prefix, logLevel: _logLevel, logSerializers: _logSerializers, ...rest } =
+    options as FastifyTokenGuardOptions & { prefix?: unknown; logLevel?: unknown; logSerializers?: unknown };
   if (!HOOKS.includes(hook)) throw new TypeError(`"hook" must be one of ${HOOKS.join(', ')}`);
   const metricsPath = metrics ? metrics.path : undefined;
   if (metricsPath !== undefined && (typeof metricsPath !== 'string' || !metricsPath.startsWith('/'))) {

@@ -35,4 +35,8 @@ describe('tokenGuard (fastify) unknown options', () => {
   it('accepts its own options: hook, passErrors, metrics.path', async () => {
     await expect(register({ hook: 'onRequest', passErrors: true, metrics: { registry: new Registry(), prefix: 'x_', path: '/metrics' } })).resolves.toBeDefined();
   });
+
+  it("accepts Fastify's own registration options (prefix, logLevel), which every plugin is handed", async () => {
+    await expect(register({ prefix: '/api', logLevel: 'warn' })).resolves.toBeDefined();
+  });
 });
