@@ -13,7 +13,7 @@ import { generateClientSecret, hashClientSecret } from './lib/secret-hash.js';
 import type { IssuerStore, StoredClient } from './store.js';
 
 const USAGE = `usage: tokenguard-issuer <command> --config FILE [options]
-  serve                                   run the token service
+  serve                                   run the token service (the default when only --config is given)
   client add --id ID [--scopes a,b] [--audiences x,y] [--ttl 5m] [--json]
   client list [--json]
   client remove --id ID
@@ -172,7 +172,9 @@ export async function main(argv: string[]): Promise<number> {
       throw new UsageError((err as Error).message.split('\n')[0]!);
     }
     const values = parsed.values as Values;
-    const [first, second, ...rest] = parsed.positionals;
+    // `tokenguard-issuer --config FILE` with no command serves, as `npx tokenguard-issuer --config issuer.json` reads.
+    const [first, second, ...rest] = parsed.positionals.length === 0 && values.config !== undefined && !values.help
+      ? ['serve'] : parsed.positionals;
     if (values.help || first === undefined || first === 'help') {
       out(USAGE);
       return values.help || first === 'help' ? 0 : 2;

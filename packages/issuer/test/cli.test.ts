@@ -185,7 +185,8 @@ describe('tokenguard-issuer CLI', () => {
   });
 
   test('a running serve sees a client add and a keys rotate within 5 s; token mints a dev token it accepts', async () => {
-    serve = spawn(process.execPath, [cli, 'serve', '--config', config], { cwd: tmpdir(), env: { ...process.env, TOKENGUARD_MASTER_KEY: MASTER }, stdio: ['ignore', 'pipe', 'pipe'] });
+    // API.md's form: `tokenguard-issuer --config FILE` (no command) serves.
+    serve = spawn(process.execPath, [cli, '--config', config], { cwd: tmpdir(), env: { ...process.env, TOKENGUARD_MASTER_KEY: MASTER }, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     serve.stdout!.on('data', (c: Buffer) => (output += c.toString()));
     let url: string | undefined;
