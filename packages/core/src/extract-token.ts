@@ -61,6 +61,8 @@ function otherAuthorizationValues(req: RequestLike): string[] {
   const distinct = (req as { headersDistinct?: Record<string, string[] | undefined> }).headersDistinct?.authorization;
   if (Array.isArray(distinct) && distinct.length > 0) return distinct.map(String);
   const headers = req.headers ?? {};
+  const fetchStyle = fetchHeaderValue(headers, 'authorization');
+  if (fetchStyle !== undefined) return fetchStyle === null ? [] : [fetchStyle];
   let value: unknown = headers.authorization;
   if (value === undefined) {
     // Plain objects from tests or other frameworks may keep the original case.
@@ -161,7 +163,21 @@ function queryToken(req: RequestLike, realm: string | undefined, queryFromUrl: b
   return fromParameters(req.query, realm);
 }
 
+/**
+ * A header of a Fetch-API `Headers` object (e.g. `request.headers` of a Fetch `Request`): its value, null when
+ * absent, or undefined when `headers` is not such an object. `Headers#get` joins repeated headers with ", ",
+ * so two Authorization headers arrive as one malformed value (a 400), never as a silently chosen one.
+ */
+function fetchHeaderValue(headers: unknown, name: string): string | null | undefined {
+  const get = (headers as { get?: unknown }).get;
+  if (typeof get !== 'function') return undefined;
+  const v: unknown = get.call(headers, name);
+  return typeof v === 'string' ? v : null;
+}
+
 function headerValue(req: RequestLike, name: string): string | undefined {
+  const fetchStyle = fetchHeaderValue(req.headers ?? {}, name);
+  if (fetchStyle !== undefined) return fetchStyle ?? undefined;
   const v = req.headers?.[name];
   return Array.isArray(v) ? v[0] : v;
 }

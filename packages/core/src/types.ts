@@ -113,7 +113,7 @@ export interface IssuerConfig {
   jwks?: JwksOptions;
 }
 
-/** Anything with `headers` (and optionally `rawHeaders`, `method`, `url`, `query`, `body`); an IncomingMessage works. */
+/** Anything with `headers` (and optionally `rawHeaders`, `method`, `url`, `query`, `body`); an IncomingMessage works, and so does a Fetch `Headers` object as `headers`. */
 export interface RequestLike {
   headers: Record<string, string | string[] | undefined>;
   rawHeaders?: string[];

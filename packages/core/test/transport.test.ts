@@ -208,6 +208,22 @@ describe('extractToken on plain request objects', () => {
     expect(() => parseAuthorization('Bearer,abc')).toThrow(TokenError);
   });
 
+  it('verifyRequest reads a Fetch-API Headers object (a Fetch Request), which used to read as no token', async () => {
+    const key = await makeKey('ES256');
+    const v = createTokenVerifier({ issuer: ISS, audience: AUD, keys: jwks(key) as never, metrics: false });
+    const token = await signToken(key, { iss: ISS, aud: AUD, sub: 'fetch-user' });
+    const ok = new Request('http://127.0.0.1/orders', { headers: { Authorization: `Bearer ${token}` } });
+    expect((await v.verifyRequest(ok as never))?.subject).toBe('fetch-user');
+    await expect(v.verifyRequest(new Request('http://127.0.0.1/orders') as never)).rejects.toMatchObject({ code: 'token_missing', status: 401 });
+    const doubled = new Headers();
+    doubled.append('authorization', `Bearer ${token}`);
+    doubled.append('authorization', `Bearer ${token}`);
+    await expect(v.verifyRequest({ headers: doubled } as never)).rejects.toMatchObject({ code: 'invalid_request', status: 400 });
+    const form = new Headers({ 'content-type': 'application/x-www-form-urlencoded' });
+    expect(extractToken({ headers: form as never, method: 'POST', body: 'access_token=b3' })).toBe('b3');
+    await v.close();
+  });
+
   it('verifyRequest refuses a non-object request with invalid_request', async () => {
     const key = await makeKey('ES256');
     const v = createTokenVerifier({ issuer: ISS, audience: AUD, keys: jwks(key) as never, metrics: false });
