@@ -3,7 +3,7 @@
 // Run with --expose-gc (run.mjs does). Tokens are held as Buffers (outside the JS heap) until each is
 // verified, so whatever the cache keeps of a token string counts as growth, as it would in a server.
 import { Registry } from 'prom-client';
-import { parseArgs, tokenguardInfo, exitWithParent } from './lib/common.mjs';
+import { parseArgs, tokenguardInfo, exitWithParent, reportAndExit } from './lib/common.mjs';
 import { ISSUER, AUDIENCE, makeKey, signTokens } from './lib/tokens.mjs';
 
 exitWithParent();
@@ -67,7 +67,4 @@ async function main() {
   };
 }
 
-main().then(
-  (result) => (process.send ? process.send({ type: 'result', result }, () => process.exit(0)) : (console.log(JSON.stringify(result, null, 2)), process.exit(0))),
-  (err) => (process.send ? process.send({ type: 'error', message: String(err?.stack ?? err) }, () => process.exit(1)) : (console.error(err), process.exit(1))),
-);
+reportAndExit(main());

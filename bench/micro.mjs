@@ -6,7 +6,7 @@ import { createPublicKey, verify as cryptoVerify } from 'node:crypto';
 import { jwtVerify } from 'jose';
 import { createVerifier } from 'fast-jwt';
 import { Registry } from 'prom-client';
-import { parseArgs, median, cpuNow, tokenguardInfo, exitWithParent } from './lib/common.mjs';
+import { parseArgs, median, cpuNow, tokenguardInfo, exitWithParent, reportAndExit } from './lib/common.mjs';
 import { ALGS, ISSUER, AUDIENCE, makeKey, signTokens } from './lib/tokens.mjs';
 
 const args = parseArgs(process.argv.slice(2));
@@ -217,19 +217,4 @@ async function main() {
   return { config: { ...cfg, algs }, tokenguard: { available: tg.available, reason: tg.reason ?? null, engines: tg.engines }, rows };
 }
 
-main().then(
-  (result) => {
-    if (process.send) process.send({ type: 'result', result }, () => process.exit(0));
-    else {
-      process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-      process.exit(0);
-    }
-  },
-  (err) => {
-    if (process.send) process.send({ type: 'error', message: String(err?.stack ?? err) }, () => process.exit(1));
-    else {
-      console.error(err);
-      process.exit(1);
-    }
-  },
-);
+reportAndExit(main());

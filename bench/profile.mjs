@@ -6,7 +6,7 @@
 //   with the verified-token cache off (uncached case only).
 import { writeFileSync } from 'node:fs';
 import { Registry } from 'prom-client';
-import { parseArgs, tokenguardInfo, cpuNow } from './lib/common.mjs';
+import { parseArgs, tokenguardInfo, cpuNow, reportAndExit } from './lib/common.mjs';
 import { startProfiler, summarizeProfile } from './lib/profile-summary.mjs';
 import { ISSUER, AUDIENCE, makeKey, signTokens } from './lib/tokens.mjs';
 
@@ -46,20 +46,5 @@ async function main() {
   return md;
 }
 
-main().then(
-  (md) => {
-    // Run by run.mjs: the summary goes back over IPC; alone: to stdout.
-    if (process.send) process.send({ type: 'result', result: { case: CASE, alg: ALG, engine: ENGINE ?? null, markdown: md } }, () => process.exit(0));
-    else {
-      process.stdout.write(`${md}\n`);
-      process.exit(0);
-    }
-  },
-  (err) => {
-    if (process.send) process.send({ type: 'error', message: String(err?.stack ?? err) }, () => process.exit(1));
-    else {
-      console.error(err);
-      process.exit(1);
-    }
-  },
-);
+// Run by run.mjs: the summary goes back over IPC; alone: the markdown to stdout.
+reportAndExit(main().then((md) => ({ case: CASE, alg: ALG, engine: ENGINE ?? null, markdown: md })), (r) => r.markdown);

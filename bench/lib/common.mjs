@@ -214,3 +214,26 @@ export function coreShares(a, b, i) {
   const d = y.total - x.total;
   return { busy: (y.busy - x.busy) / d, irq: (y.irq - x.irq) / d };
 }
+
+/**
+ * The end of every measuring child: run by run.mjs, the result goes back over IPC (then exit 0; an error exits 1);
+ * run alone, it is printed (`text(result)`, JSON by default) to stdout.
+ */
+export function reportAndExit(promise, text = (result) => JSON.stringify(result, null, 2)) {
+  promise.then(
+    (result) => {
+      if (process.send) process.send({ type: 'result', result }, () => process.exit(0));
+      else {
+        process.stdout.write(`${text(result)}\n`);
+        process.exit(0);
+      }
+    },
+    (err) => {
+      if (process.send) process.send({ type: 'error', message: String(err?.stack ?? err) }, () => process.exit(1));
+      else {
+        console.error(err);
+        process.exit(1);
+      }
+    },
+  );
+}
