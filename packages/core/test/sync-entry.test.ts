@@ -154,4 +154,26 @@ describe('linkGuard / guardOf', () => {
     expect(guardOf({})).toBeUndefined();
     expect(guardOf(undefined)).toBeUndefined();
   });
+
+  it('links through the verified AuthInfo on a hit (no per-request entry), and the last guard of a request wins', () => {
+    const verifier = { options: {} } as TokenVerifier;
+    const a = Object.freeze({ verifier, passErrors: false });
+    const b = Object.freeze({ verifier, passErrors: true });
+    const authA = Object.freeze({ subject: 'a' }) as unknown as AuthInfo;
+    const authB = Object.freeze({ subject: 'b' }) as unknown as AuthInfo;
+    const first = { url: '/1' };
+    linkGuard(first, a, authA);
+    expect(guardOf(first, authA)).toBe(a);
+    // Nothing is kept for the request object itself: another request with the same token finds the same guard.
+    expect(guardOf(first)).toBeUndefined();
+    expect(guardOf({ url: '/2' }, authA)).toBe(a);
+    // Guard b saw no token on the same request (optional auth): the request's own link shadows authA's.
+    linkGuard(first, b, undefined);
+    expect(guardOf(first, authA)).toBe(b);
+    // Then a third guard verifies another token on it: its link is the one used, the request link is dropped.
+    linkGuard(first, a, authB);
+    expect(guardOf(first, authB)).toBe(a);
+    expect(guardOf(first, undefined)).toBeUndefined();
+    expect(guardOf(first, null)).toBeUndefined();
+  });
 });

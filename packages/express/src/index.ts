@@ -67,7 +67,6 @@ export function tokenGuard(options: TokenGuardOptions): TokenGuardMiddleware {
   // route/ip context goes only into audit events, so it is computed only when the verifier emits them.
   const entry = syncEntryOf(verifier);
   const middleware: RequestHandler = (req, res, next) => {
-    linkGuard(req, link);
     let result: AuthInfo | undefined | Promise<AuthInfo | undefined>;
     try {
       result = entry.verifyRequest(req, entry.auditing ? contextOf(req) : undefined, queryFromUrl(req));
@@ -77,6 +76,7 @@ export function tokenGuard(options: TokenGuardOptions): TokenGuardMiddleware {
     if (result instanceof Promise) {
       result.then(
         (auth) => {
+          linkGuard(req, link, auth);
           if (auth) req.auth = auth;
           next();
         },
@@ -84,6 +84,7 @@ export function tokenGuard(options: TokenGuardOptions): TokenGuardMiddleware {
       );
       return;
     }
+    linkGuard(req, link, result);
     if (result) req.auth = result;
     next();
   };
@@ -102,7 +103,7 @@ export function tokenGuard(options: TokenGuardOptions): TokenGuardMiddleware {
 export function requireScopes(scopes: string | readonly string[], options: RequireScopesOptions = {}): RequestHandler {
   const requirement = scopeRequirement(scopes, options.mode ?? 'all');
   return (req, res, next) => {
-    const link = guardOf(req);
+    const link = guardOf(req, req.auth);
     const err = checkScopes(req.auth, requirement, link?.verifier, () => contextOf(req));
     if (err === undefined) return next();
     fail(err, res, next, link?.passErrors ?? false);

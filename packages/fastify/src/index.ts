@@ -164,7 +164,6 @@ const tokenGuardPlugin: FastifyPluginAsync<FastifyTokenGuardOptions> = async (ap
 
 function verifyRoute(request: FastifyRequest, reply: FastifyReply, state: RouteState, done: Done): void {
   const { guard, entry } = state;
-  linkGuard(request, guard);
   let result: AuthInfo | undefined | Promise<AuthInfo | undefined>;
   try {
     result = entry.verifyRequest(requestView(request), entry.auditing ? contextOf(request) : undefined);
@@ -174,6 +173,7 @@ function verifyRoute(request: FastifyRequest, reply: FastifyReply, state: RouteS
   if (result instanceof Promise) {
     result.then(
       (auth) => {
+        linkGuard(request, guard, auth);
         request.auth = auth ?? null;
         done();
       },
@@ -181,6 +181,7 @@ function verifyRoute(request: FastifyRequest, reply: FastifyReply, state: RouteS
     );
     return;
   }
+  linkGuard(request, guard, result);
   request.auth = result ?? null;
   done();
 }
@@ -214,7 +215,7 @@ function enforce(request: FastifyRequest, reply: FastifyReply, state: RouteState
 export function requireScopes(scopes: string | readonly string[], options: RequireScopesOptions = {}): preHandlerAsyncHookHandler {
   const requirement = scopeRequirement(scopes, options.mode ?? 'all');
   return async function requireScopesHook(this: FastifyInstance, request: FastifyRequest, reply: FastifyReply) {
-    const guard = guardOf(request);
+    const guard = guardOf(request, request.auth);
     const err = checkScopes(request.auth, requirement, guard?.verifier, () => contextOf(request));
     if (err !== undefined) return fail(reply, err, guard?.passErrors ?? false);
     return undefined;

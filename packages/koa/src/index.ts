@@ -71,7 +71,6 @@ export function tokenGuard(options: TokenGuardOptions): TokenGuardMiddleware {
   const entry = syncEntryOf(verifier);
   // Not an async function: on a hit, next()'s own promise is returned, with no extra promise and await.
   const middleware = (ctx: AnyContext, next: Next): Promise<void> => {
-    linkGuard(ctx.state, link);
     let result: AuthInfo | undefined | Promise<AuthInfo | undefined>;
     try {
       result = entry.verifyRequest(requestView(ctx), entry.auditing ? contextOf(ctx) : undefined);
@@ -81,12 +80,14 @@ export function tokenGuard(options: TokenGuardOptions): TokenGuardMiddleware {
     if (result instanceof Promise) {
       return result.then(
         (auth) => {
+          linkGuard(ctx.state, link, auth);
           if (auth) ctx.state.auth = auth;
           return next();
         },
         (err: unknown) => fail(ctx, err, passErrors),
       );
     }
+    linkGuard(ctx.state, link, result);
     if (result) ctx.state.auth = result;
     return next();
   };
@@ -105,7 +106,7 @@ export function tokenGuard(options: TokenGuardOptions): TokenGuardMiddleware {
 export function requireScopes(scopes: string | readonly string[], options: RequireScopesOptions = {}): Middleware<TokenGuardState> {
   const requirement = scopeRequirement(scopes, options.mode ?? 'all');
   return async (ctx: AnyContext, next: Next): Promise<void> => {
-    const link = guardOf(ctx.state);
+    const link = guardOf(ctx.state, ctx.state.auth);
     const err = checkScopes(ctx.state.auth, requirement, link?.verifier, () => contextOf(ctx));
     if (err !== undefined) return fail(ctx, err, link?.passErrors ?? false);
     await next();

@@ -78,27 +78,38 @@ export interface GuardLink {
 }
 
 /**
- * Records on a request object (Express `req`, Koa `ctx.state`, Fastify `request`) which guard handled
- * it, so a later `requireScopes` reports denials to the same metrics and audit stream and follows the
- * guard's `passErrors`. The link is kept outside the object (a WeakMap): it never shows up in logs or JSON.
- * @example linkGuard(req, { verifier, passErrors: false })
+ * Records which guard handled a request (Express `req`, Koa `ctx.state`, Fastify `request`), so a later
+ * `requireScopes` reports denials to the same metrics and audit stream and follows the guard's `passErrors`.
+ * Call it once the guard knows the outcome: with the verified token's `auth`, the link is kept on that
+ * AuthInfo (one entry per verified token, made when it is first seen: a cache hit adds nothing per request);
+ * without one (optional auth, no token), on the request object. Links live outside the objects (WeakMaps):
+ * they never show up in logs or JSON. (Adding any property to a Node request object, a dictionary-mode object
+ * by then, costs ~1 µs in a real server; a WeakMap insert per request costs a fraction of that plus GC work.)
+ * @example linkGuard(req, { verifier, passErrors: false }, auth)
  */
-export function linkGuard(target: object, link: GuardLink): void {
-  links.set(target, link);
+export function linkGuard(target: object, link: GuardLink, auth?: AuthInfo): void {
+  if (auth === undefined || auth === null) {
+    links.set(target, link);
+    return;
+  }
+  if (authLinks.get(auth) !== link) authLinks.set(auth, link);
+  // An earlier guard on the same request that saw no token must not shadow this one.
+  links.delete(target);
 }
 
 /**
- * The guard {@link linkGuard} recorded on `target`, if any.
- * @example const link = guardOf(req); link?.verifier
+ * The guard {@link linkGuard} recorded for a request: the one linked to the request object, else the one
+ * that verified `auth` (the request's AuthInfo).
+ * @example const link = guardOf(req, req.auth); link?.verifier
  */
-export function guardOf(target: object | undefined): GuardLink | undefined {
-  return target === undefined || target === null ? undefined : links.get(target);
+export function guardOf(target: object | undefined, auth?: AuthInfo | null): GuardLink | undefined {
+  const direct = target === undefined || target === null ? undefined : links.get(target);
+  if (direct !== undefined) return direct;
+  return auth === undefined || auth === null ? undefined : authLinks.get(auth);
 }
 
-// The request-to-guard links, outside the request objects: nothing shows up in `Object.keys`, `JSON.stringify`,
-// `util.inspect` or spreads, and the link goes with its request. (Adding any property to a Node request object,
-// a dictionary-mode object by then, costs ~1 µs in a real server; a WeakMap entry a fraction of that.)
 const links = new WeakMap<object, GuardLink>();
+const authLinks = new WeakMap<AuthInfo, GuardLink>();
 
 /** Options every adapter adds to the core's `VerifierOptions`. */
 export interface AdapterOptions {
