@@ -1,8 +1,8 @@
 // One HTTP server under test, started by run.mjs pinned to the server core. It receives its configuration
 // over IPC, listens on 127.0.0.1:0, and answers `mark` messages with its own CPU time and request count, so
 // server CPU per request comes from the server process itself.
-// Guards: bare | async-noop (diagnostic) | floor (node:crypto, the least any verifier does) | tokenguard | peer (express-oauth2-jwt-bearer,
-// express-jwt, @fastify/jwt, koa-jwt).
+// Guards: bare | async-noop (diagnostic) | floor (node:crypto, the least any verifier does) | tokenguard | peer (express-oauth2-jwt-bearer;
+// express-jwt, @fastify/jwt, koa-jwt each with its documented JWKS companion — jwks-rsa, get-jwks — and with a PEM given directly).
 import { exitWithParent } from './lib/common.mjs';
 import { startProfiler, summarizeProfile } from './lib/profile-summary.mjs';
 
@@ -71,6 +71,13 @@ async function expressApp(cfg) {
     // express-jwt has no JWKS client of its own (jwks-rsa is not installed): it gets the PEM, which only helps it.
     app.use(expressjwt({ secret: cfg.pem, algorithms: [cfg.alg], issuer: cfg.issuer, audience: cfg.audience }));
     app.get('/', (req, res) => res.json({ ok: true, sub: req.auth?.sub ?? null }));
+  } else if (cfg.guard === 'express-jwt + jwks-rsa') {
+    // express-jwt as its docs pair it with a JWKS endpoint: jwks-rsa's expressJwtSecret (cached keys).
+    const { expressjwt } = await import('express-jwt');
+    const { default: jwksRsa } = await import('jwks-rsa');
+    const secret = jwksRsa.expressJwtSecret({ jwksUri: cfg.jwksUri, cache: true, rateLimit: true, jwksRequestsPerMinute: 10 });
+    app.use(expressjwt({ secret, algorithms: [cfg.alg], issuer: cfg.issuer, audience: cfg.audience }));
+    app.get('/', (req, res) => res.json({ ok: true, sub: req.auth?.sub ?? null }));
   } else if (cfg.guard === 'floor') {
     const check = await floorGuard(cfg);
     app.use((req, res, next) => {
@@ -127,7 +134,7 @@ async function expressApp(cfg) {
       Promise.resolve().then(() => next());
     });
     app.get('/', (_req, res) => res.json({ ok: true, sub: null }));
-  } else if (cfg.guard === 'bare') {
+  } else if (cfg.guard === 'bare' || cfg.guard === 'bare-pristine') {
     app.get('/', (_req, res) => res.json({ ok: true, sub: null }));
   } else throw new Error(`unknown express guard ${cfg.guard}`);
   // Peers' errors end here; answer 401 like a guard would (never a stack trace).
@@ -144,10 +151,21 @@ async function fastifyApp(cfg) {
     const { default: tokenGuard } = await import('@tokenguard/fastify');
     await app.register(tokenGuard, await tgOptions(cfg));
     app.get('/', async (req) => ({ ok: true, sub: req.auth?.subject ?? null }));
-  } else if (cfg.guard === '@fastify/jwt') {
+  } else if (cfg.guard === '@fastify/jwt' || cfg.guard === '@fastify/jwt + get-jwks') {
     const { default: fjwt } = await import('@fastify/jwt');
-    // @fastify/jwt takes a PEM (no JWKS client built in), which only helps it.
-    await app.register(fjwt, { secret: { public: cfg.pem }, verify: { algorithms: [cfg.alg], allowedIss: cfg.issuer, allowedAud: cfg.audience } });
+    const verify = { algorithms: [cfg.alg], allowedIss: cfg.issuer, allowedAud: cfg.audience };
+    if (cfg.guard === '@fastify/jwt') {
+      // The PEM given directly: no key lookup at all, which only helps it.
+      await app.register(fjwt, { secret: { public: cfg.pem }, verify });
+    } else {
+      // As its docs pair it with a JWKS endpoint: get-jwks (cached JWKs) supplying the key per token. The JWKS
+      // location is pinned here (the token's iss is not where the bench serves its JWKS).
+      const { default: buildGetJwks } = await import('get-jwks');
+      const jwksUrl = new URL(cfg.jwksUri);
+      const getJwks = buildGetJwks({ jwksPath: jwksUrl.pathname });
+      const secret = (_request, token) => getJwks.getPublicKey({ kid: token.header.kid, alg: token.header.alg, domain: jwksUrl.origin });
+      await app.register(fjwt, { decode: { complete: true }, secret, verify });
+    }
     app.addHook('onRequest', async (req, reply) => {
       try {
         await req.jwtVerify();
@@ -171,7 +189,7 @@ async function fastifyApp(cfg) {
   } else if (cfg.guard === 'async-noop') {
     app.addHook('onRequest', async () => {});
     app.get('/', async () => ({ ok: true, sub: null }));
-  } else if (cfg.guard === 'bare') {
+  } else if (cfg.guard === 'bare' || cfg.guard === 'bare-pristine') {
     app.get('/', async () => ({ ok: true, sub: null }));
   } else throw new Error(`unknown fastify guard ${cfg.guard}`);
   await app.listen({ port: 0, host: '127.0.0.1' });
@@ -189,6 +207,13 @@ async function koaApp(cfg) {
     const { default: koaJwt } = await import('koa-jwt');
     // koa-jwt: PEM as the secret (koa-jwt's JWKS support needs jwks-rsa, not installed), which only helps it.
     app.use(koaJwt({ secret: cfg.pem, algorithms: [cfg.alg], issuer: cfg.issuer, audience: cfg.audience }));
+    app.use((ctx) => (ctx.body = { ok: true, sub: ctx.state.user?.sub ?? null }));
+  } else if (cfg.guard === 'koa-jwt + jwks-rsa') {
+    // koa-jwt as its docs pair it with a JWKS endpoint: jwks-rsa's koaJwtSecret (cached keys).
+    const { default: koaJwt } = await import('koa-jwt');
+    const { default: jwksRsa } = await import('jwks-rsa');
+    const secret = jwksRsa.koaJwtSecret({ jwksUri: cfg.jwksUri, cache: true, rateLimit: true, jwksRequestsPerMinute: 10 });
+    app.use(koaJwt({ secret, algorithms: [cfg.alg], issuer: cfg.issuer, audience: cfg.audience }));
     app.use((ctx) => (ctx.body = { ok: true, sub: ctx.state.user?.sub ?? null }));
   } else if (cfg.guard === 'floor') {
     const check = await floorGuard(cfg);
@@ -209,7 +234,7 @@ async function koaApp(cfg) {
       return next();
     });
     app.use((ctx) => (ctx.body = { ok: true, sub: null }));
-  } else if (cfg.guard === 'bare') {
+  } else if (cfg.guard === 'bare' || cfg.guard === 'bare-pristine') {
     app.use((ctx) => (ctx.body = { ok: true, sub: null }));
   } else throw new Error(`unknown koa guard ${cfg.guard}`);
   app.silent = true;
@@ -220,11 +245,33 @@ async function koaApp(cfg) {
 
 const APPS = { express: expressApp, fastify: fastifyApp, koa: koaApp };
 
+/**
+ * Every server process loads the same modules before it builds its app, whatever its guard: tokenguard, all
+ * three frameworks and every peer. Loading a module graph changes V8's type feedback for node's own stream and
+ * nextTick code, and with it what TurboFan inlines for the rest of the process: a bare Fastify server that only
+ * imported @tokenguard/core (never calling it) served each request ~2.7 µs slower than one that did not
+ * (12.1 vs 14.8 µs, reproducible; the gap vanishes under --no-turbo-inlining). Same start-up for every variant, so
+ * the comparison measures what each guard does per request. `preload: false` (the diagnostic "bare, nothing else
+ * loaded" row) skips it.
+ */
+const PRELOAD = ['express', 'fastify', 'koa', '@tokenguard/core', '@tokenguard/express', '@tokenguard/fastify', '@tokenguard/koa', 'express-oauth2-jwt-bearer', 'express-jwt', 'jwks-rsa', '@fastify/jwt', 'get-jwks', 'koa-jwt'];
+
+async function preload() {
+  for (const name of PRELOAD) {
+    try {
+      await import(name);
+    } catch {
+      // A package not built or not installed: the variant that needs it reports that itself.
+    }
+  }
+}
+
 process.on('message', async (msg) => {
   try {
     if (msg.type === 'config') {
       const build = APPS[msg.framework];
       if (!build) throw new Error(`unknown framework ${msg.framework}`);
+      if (msg.preload !== false) await preload();
       const server = await build(msg);
       server.on('request', () => requests++);
       process.send({ type: 'ready', port: server.address().port });
