@@ -128,6 +128,15 @@ async function expressApp(cfg) {
       );
     });
     app.get('/', (req, res) => res.json({ ok: true, sub: req.auth?.subject ?? null }));
+  } else if (cfg.guard === 'sets-auth') {
+    // Diagnostic: the least any Express guard does — one synchronous middleware that sets req.auth (a fixed
+    // object, nothing read or verified). Express's router layer and the new property on req are all it costs.
+    const auth = Object.freeze({ subject: 'fixed' });
+    app.use((req, _res, next) => {
+      req.auth = auth;
+      next();
+    });
+    app.get('/', (req, res) => res.json({ ok: true, sub: req.auth?.subject ?? null }));
   } else if (cfg.guard === 'async-noop') {
     // Diagnostic: the cost of any promise-based middleware (one microtask hop, nothing verified).
     app.use((_req, _res, next) => {

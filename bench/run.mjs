@@ -7,7 +7,7 @@
 //          --only=micro,memory,http,flood   --out=<file> (default bench/RESULTS.md)   --json=<file>
 //          --note="<text>" (added to the top of RESULTS.md, e.g. "measured under load")
 //          --frameworks=express,fastify,koa (HTTP: only these)
-//          --diagnose (diagnostic middlewares: async no-op everywhere; on Express core-direct and a sync-hit sketch)   --duration=S --rounds=N --warm=S (try-outs)
+//          --diagnose (diagnostic middlewares: async no-op everywhere; on Express core-direct and a sync-hit sketch)   --duration=S --rounds=N --warm=S --replicas=N --deadline=S (try-outs)
 //          --profile | --no-profile (one more run per bare/floor/tokenguard server under the V8 profiler, summaries
 //          in the report; default on in full mode, off in quick mode)
 import { writeFileSync } from 'node:fs';
@@ -29,6 +29,8 @@ for (const k of ['duration', 'rounds', 'warm', 'replicas']) {
   if (SETTINGS.http) SETTINGS.http[k] = Number(args[k]);
   if (SETTINGS.flood && k !== 'warm' && k !== 'replicas') SETTINGS.flood[k] = Number(args[k]);
 }
+// A try-out of the full plan in quick mode may need longer than the quick deadline: --deadline=S.
+if (args.deadline !== undefined) SETTINGS.deadlineS = Number(args.deadline);
 const sections = args.only ? String(args.only).split(',') : SETTINGS.sections;
 const OUT = args.out ? String(args.out) : join(BENCH_DIR, 'RESULTS.md');
 const CONNECTIONS = 50;
@@ -93,6 +95,8 @@ function httpPlan(tg, adapters, settings) {
     const out = [{ id: 'async no-op middleware (diagnostic)', guard: 'async-noop', alg: 'RS256', kind: 'diag' }];
     if (fw === 'express' && tg.available) out.push({ id: 'core verifyRequest() in a minimal middleware (diagnostic)', guard: 'core-direct', alg: 'RS256', kind: 'diag' });
     if (fw === 'express' && tg.available && args.diagnose) out.push({ id: 'sync cache-hit sketch (diagnostic)', guard: 'sync-hit-sketch', alg: 'RS256', kind: 'diag' });
+    // The least any Express guard costs: a synchronous middleware that only sets req.auth.
+    if (fw === 'express') out.push({ id: 'sync middleware that only sets req.auth (diagnostic)', guard: 'sets-auth', alg: 'RS256', kind: 'diag', replicas: settings.replicas });
     return out;
   };
   const bare = () => ({ id: 'bare', guard: 'bare', alg: 'RS256', kind: 'bare', replicas: settings.replicas });
