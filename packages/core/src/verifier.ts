@@ -203,6 +203,20 @@ function verifiedFields(payload: Readonly<Record<string, unknown>>): Verified {
   return out;
 }
 
+/** What the checks before the key lookup found (see `precheck`). */
+interface Prechecked {
+  d: SplitJws;
+  alg: string;
+  kid: string | undefined;
+  issuer: Issuer;
+}
+
+/** An uncached token that passed every check: its cache entry, and the clock reading its claims were judged at. */
+interface Passed {
+  entry: CacheEntry;
+  nowSeconds: number;
+}
+
 /** What a failed verification knows, for its event. */
 interface AttemptInfo {
   token?: unknown;
@@ -367,7 +381,7 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
   }
 
   /** Everything before the key lookup, synchronous: structure, header rules, alg allowlist, issuer selection. */
-  function precheck(token: unknown, info: AttemptInfo): { d: SplitJws; alg: string; kid: string | undefined; issuer: Issuer } {
+  function precheck(token: unknown, info: AttemptInfo): Prechecked {
     const d = splitJws(token, s.maxTokenLength, headerMemo);
     const { header, payload } = d;
     const alg = own(header, 'alg') as string;
@@ -408,57 +422,101 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
   }
 
   /**
-   * An uncached verification. One await in the common case (the key lookup); the signature check, claims and
-   * an in-memory revocation store run synchronously. A predicate, an asynchronous revocation store, `offload`
-   * and the jose engine add their own awaits.
+   * An uncached verification: the AuthInfo itself when nothing needs a wait, a promise otherwise; a rejection is
+   * thrown (synchronous) or rejects the promise, reported once either way. Synchronous in the common case: the key
+   * is already resolved (memoized per alg and kid while its source calls it current), the node engine checks the
+   * signature inline (no `offload`), there is no predicate and the revocation store answers synchronously (the
+   * in-memory one does). A key lookup, `offload`, the jose engine, a predicate or an asynchronous revocation store
+   * add their awaits; the checks and their order are the same on both paths.
    */
-  async function verifyMiss(token: string, started: number, context: VerifyContext | undefined): Promise<AuthInfo> {
+  function verifyMiss(token: string, started: number, context: VerifyContext | undefined): AuthInfo | Promise<AuthInfo> {
     const info: AttemptInfo = { token };
-    let entry: CacheEntry;
-    let nowSeconds: number;
+    let outcome: Passed | Promise<Passed>;
     try {
-      const { d, alg, kid, issuer } = precheck(token, info);
-      const { header, payload } = d;
-      // The clock is read again after any wait (a key-set fetch, the thread pool, jose).
-      let offloaded = false;
-      let nowMs = Date.now();
-      let key = memoizedKey(issuer, alg, kid, nowMs);
-      if (key === undefined) {
-        // Only alg and kid reach the key source: embedded jwk/jku/x5u/x5c never select or fetch a key.
-        key = await issuer.source.resolve(kid === undefined ? { alg } : { alg, kid });
-        nowMs = Date.now();
-        rememberKey(issuer, alg, kid, key, nowMs);
-      }
-      assertKeyFits(alg, key);
-      if (s.engine === 'node') {
-        const ok = verifySegments(alg, key, d.signingInput, d.signatureSegment, s.offload);
-        offloaded = ok !== true && ok !== false;
-        if (!(ok === true || (ok !== false && (await ok)))) reject('signature_invalid', DESCRIPTIONS.signature);
-        info.verified = payload;
-      } else {
-        await joseVerify(token, key, alg, issuer.setup.issuer, payload, info);
-        offloaded = true;
-        info.verified = payload;
-      }
-      nowSeconds = (offloaded ? Date.now() : nowMs) / 1000;
-      const exp = checkClaims(header, payload, issuer.setup.issuer, rules, nowSeconds);
-      if (s.predicate !== undefined) await checkPredicate(s.predicate, payload as TokenClaims);
-      const scopes = new ScopeSet();
-      parseScopes(payload, s.scopeClaims, scopes);
-      const jtiClaim = own(payload, 'jti');
-      const jti = typeof jtiClaim === 'string' ? jtiClaim : undefined;
-      const revoked = revokedState(jti);
-      if (revoked === true || (revoked !== false && (await revoked))) reject('token_revoked', DESCRIPTIONS.revoked);
+      outcome = checkUncached(token, info);
+    } catch (err) {
+      throw rejected(err, started, 'miss', info, context);
+    }
+    if (outcome instanceof Promise) {
+      return outcome.then(
+        (passed) => admit(token, passed, started, context),
+        (err: unknown) => {
+          throw rejected(err, started, 'miss', info, context);
+        },
+      );
+    }
+    return admit(token, outcome, started, context);
+  }
+
+  function admit(token: string, passed: Passed, started: number, context: VerifyContext | undefined): AuthInfo {
+    cache?.set(token, passed.entry);
+    return accept(passed.entry, 'miss', started, passed.nowSeconds, context);
+  }
+
+  /** Every check of an uncached token, synchronously when nothing needs a wait (see {@link verifyMiss}). */
+  function checkUncached(token: string, info: AttemptInfo): Passed | Promise<Passed> {
+    const pre = precheck(token, info);
+    const nowMs = Date.now();
+    const key = memoizedKey(pre.issuer, pre.alg, pre.kid, nowMs);
+    if (key === undefined || s.engine !== 'node' || s.offload || s.predicate !== undefined) return checkUncachedAsync(token, info, pre, key, nowMs);
+    const { d, alg, issuer } = pre;
+    assertKeyFits(alg, key);
+    if (verifySegments(alg, key, d.signingInput, d.signatureSegment, false) !== true) reject('signature_invalid', DESCRIPTIONS.signature);
+    info.verified = d.payload;
+    const nowSeconds = nowMs / 1000;
+    const exp = checkClaims(d.header, d.payload, issuer.setup.issuer, rules, nowSeconds);
+    return passedEntry(token, pre, key, exp, nowSeconds);
+  }
+
+  /** {@link checkUncached} with its waits: the key lookup, `offload`, the jose engine, a predicate. */
+  async function checkUncachedAsync(token: string, info: AttemptInfo, pre: Prechecked, memoized: ResolvedKey | undefined, startMs: number): Promise<Passed> {
+    const { d, alg, kid, issuer } = pre;
+    const { header, payload } = d;
+    // The clock is read again after any wait (a key-set fetch, the thread pool, jose).
+    let offloaded: boolean;
+    let nowMs = startMs;
+    let key = memoized;
+    if (key === undefined) {
+      // Only alg and kid reach the key source: embedded jwk/jku/x5u/x5c never select or fetch a key.
+      key = await issuer.source.resolve(kid === undefined ? { alg } : { alg, kid });
+      nowMs = Date.now();
+      rememberKey(issuer, alg, kid, key, nowMs);
+    }
+    assertKeyFits(alg, key);
+    if (s.engine === 'node') {
+      const ok = verifySegments(alg, key, d.signingInput, d.signatureSegment, s.offload);
+      offloaded = ok !== true && ok !== false;
+      if (!(ok === true || (ok !== false && (await ok)))) reject('signature_invalid', DESCRIPTIONS.signature);
+      info.verified = payload;
+    } else {
+      await joseVerify(token, key, alg, issuer.setup.issuer, payload, info);
+      offloaded = true;
+      info.verified = payload;
+    }
+    const nowSeconds = (offloaded ? Date.now() : nowMs) / 1000;
+    const exp = checkClaims(header, payload, issuer.setup.issuer, rules, nowSeconds);
+    if (s.predicate !== undefined) await checkPredicate(s.predicate, payload as TokenClaims);
+    return passedEntry(token, pre, key, exp, nowSeconds);
+  }
+
+  /** The end of an uncached verification: scopes, the revocation check (synchronous when the store is), the entry. */
+  function passedEntry(token: string, pre: Prechecked, key: ResolvedKey, exp: number, nowSeconds: number): Passed | Promise<Passed> {
+    const { d, kid, issuer } = pre;
+    const { header, payload } = d;
+    const scopes = new ScopeSet();
+    parseScopes(payload, s.scopeClaims, scopes);
+    const jtiClaim = own(payload, 'jti');
+    const jti = typeof jtiClaim === 'string' ? jtiClaim : undefined;
+    const settle = (revoked: boolean): Passed => {
+      if (revoked) reject('token_revoked', DESCRIPTIONS.revoked);
       const auth = buildAuth(token, header, payload, issuer.setup.issuer, scopes, exp);
       // buildAuth froze the header in place: later tokens with the same header segment reuse it.
       if (!d.headerRemembered) headerMemo.remember(d.headerSegment, header);
       const event: EventFields = auditing ? { issuer: auth.issuer, subject: auth.subject, clientId: auth.clientId, jti, kid, fingerprint: auth.fingerprint } : noEvent;
-      entry = { auth, exp, jti, key, source: issuer.source, event };
-    } catch (err) {
-      throw rejected(err, started, 'miss', info, context);
-    }
-    cache?.set(token, entry);
-    return accept(entry, 'miss', started, nowSeconds, context);
+      return { entry: { auth, exp, jti, key, source: issuer.source, event }, nowSeconds };
+    };
+    const revoked = revokedState(jti);
+    return typeof revoked === 'boolean' ? settle(revoked) : revoked.then(settle);
   }
 
   /** verify() without the promise: the AuthInfo itself on a synchronous cache hit; throws a rejection of that hit. */

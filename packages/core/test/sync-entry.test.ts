@@ -96,6 +96,65 @@ describe('syncEntryOf: the adapters’ synchronous entry', () => {
     expect(await outcome(() => entry.verifyRequest(req(`Bearer ${token}`), undefined))).toEqual({ sync: true, value: 'token_revoked' });
   });
 
+  it('verifies a never-seen token synchronously once its key is resolved, with every check and one report per rejection', async () => {
+    const other = await makeKey('RS256', 'k1');
+    const registry = new Registry();
+    const seen: AuditEvent[] = [];
+    const store = createMemoryRevocationStore();
+    const v = createTokenVerifier({ issuer: ISS, audience: AUD, keys: jwks(key), algorithms: ['RS256'], revocation: store, metrics: { registry }, onEvent: (e) => seen.push(e) });
+    try {
+      const entry = syncEntryOf(v);
+      // The first token resolves the key (a wait): a promise.
+      const first = await signToken(key, { iss: ISS, aud: AUD, sub: 'first', exp: now() + 300 });
+      expect(entry.verifyRequest(req(`Bearer ${first}`), undefined)).toBeInstanceOf(Promise);
+      await v.verify(first);
+      // From then on a token never seen before is verified in the same call.
+      const fresh = await signToken(key, { iss: ISS, aud: AUD, sub: 'fresh', exp: now() + 300, scope: 'orders:read' });
+      const got = await outcome(() => entry.verifyRequest(req(`Bearer ${fresh}`), undefined));
+      expect(got).toMatchObject({ sync: true, value: { subject: 'fresh' } });
+      expect([...(got.value as AuthInfo).scopes]).toEqual(['orders:read']);
+      // ...and rejected in the same call, each rejection reported once.
+      const forged = await signToken(other, { iss: ISS, aud: AUD, sub: 'mallory', exp: now() + 300 });
+      store.revoke('revoked-jti', now() + 600);
+      const cases: [string, string, string][] = [
+        ['forged signature', forged, 'signature_invalid'],
+        ['expired', await signToken(key, { iss: ISS, aud: AUD, exp: now() - 120, iat: now() - 400 }), 'token_expired'],
+        ['wrong audience', await signToken(key, { iss: ISS, aud: 'other-api', exp: now() + 300 }), 'audience_invalid'],
+        ['revoked jti', await signToken(key, { iss: ISS, aud: AUD, exp: now() + 300, jti: 'revoked-jti' }), 'token_revoked'],
+      ];
+      for (const [name, token, code] of cases) {
+        const before = seen.filter((e) => e.type === 'token.rejected').length;
+        expect({ name, ...(await outcome(() => entry.verifyRequest(req(`Bearer ${token}`), undefined))) }).toEqual({ name, sync: true, value: code });
+        expect({ name, events: seen.filter((e) => e.type === 'token.rejected').length - before }).toEqual({ name, events: 1 });
+        expect({ name, promise: await outcome(() => v.verify(token)) }).toEqual({ name, promise: { sync: false, value: code } });
+      }
+      const text = await registry.metrics();
+      expect(text).toMatch(/tokenguard_rejections_total\{[^}]*reason="signature_invalid"[^}]*\} 2/);
+    } finally {
+      await v.close();
+    }
+  });
+
+  it('keeps the wait for an asynchronous revocation store, the jose engine and offload', async () => {
+    const asyncStore = { isRevoked: async (jti: string) => jti === 'gone', revoke: async () => undefined };
+    for (const [name, extra] of [
+      ['async revocation store', { revocation: asyncStore }],
+      ['jose engine', { engine: 'jose' as const }],
+      ['offload', { offload: true }],
+    ] as const) {
+      const v = createTokenVerifier({ issuer: ISS, audience: AUD, keys: jwks(key), algorithms: ['RS256'], metrics: { registry: new Registry() }, ...extra });
+      try {
+        await v.verify(await signToken(key, { iss: ISS, aud: AUD, exp: now() + 300 }));
+        const token = await signToken(key, { iss: ISS, aud: AUD, sub: name, exp: now() + 300, jti: 'gone' });
+        const result = await outcome(() => syncEntryOf(v).verifyRequest(req(`Bearer ${token}`), undefined));
+        expect({ name, sync: result.sync }).toEqual({ name, sync: false });
+        expect({ name, value: result.value }).toEqual({ name, value: name === 'async revocation store' ? 'token_revoked' : expect.objectContaining({ subject: name }) });
+      } finally {
+        await v.close();
+      }
+    }
+  });
+
   it('reads req.query when the URL has no query string unless the adapter says it is parsed from the URL', async () => {
     const token = await signToken(key, { iss: ISS, aud: AUD, sub: 'carol', exp: now() + 300 });
     await verifier.verify(token);
