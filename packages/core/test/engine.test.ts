@@ -6,9 +6,9 @@
 import { generateKeyPairSync, KeyObject } from 'node:crypto';
 import { errors, generateKeyPair, exportJWK, SignJWT, type CryptoKey } from 'jose';
 import { createTokenVerifier, TokenError } from '@tokenguard/core';
-import { assertKeyFits, verifySignature } from '../src/lib/fast-verify';
+import { assertKeyFits, verifySegments } from '../src/lib/fast-verify';
 import { mapError } from '../src/lib/map-error';
-import { decodeJws, own } from '../src/lib/decode';
+import { splitJws, own } from '../src/lib/decode';
 
 const ISS = 'https://idp.example.test/';
 const AUD = 'orders-api';
@@ -31,11 +31,11 @@ describe('node:crypto fast path agrees with jose for every algorithm', () => {
   it.each(algs)('%s: jose-signed tokens verify with node:crypto; tampered ones do not; both engines accept', async (alg) => {
     const { privateKey, publicKey } = await pair(alg);
     const token = await new SignJWT({ iss: ISS, aud: AUD }).setProtectedHeader({ alg, kid: 'k1' }).setIssuedAt().setExpirationTime('5m').sign(privateKey);
-    const d = decodeJws(token, 8192);
+    const d = splitJws(token, 8192);
     for (const key of [publicKey, KeyObject.from(publicKey)]) {
       expect(codeOf(() => assertKeyFits(alg, { key }))).toBe('ok');
-      expect(verifySignature(alg, { key }, d.signingInput, d.signature)).toBe(true);
-      expect(verifySignature(alg, { key }, `${d.signingInput}x`, d.signature)).toBe(false);
+      expect(verifySegments(alg, { key }, d.signingInput, d.signatureSegment, false)).toBe(true);
+      expect(verifySegments(alg, { key }, `${d.signingInput}x`, d.signatureSegment, false)).toBe(false);
     }
     const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg };
     const [h, p, sig] = token.split('.');
@@ -52,9 +52,9 @@ describe('node:crypto fast path agrees with jose for every algorithm', () => {
   it.each(['HS256', 'HS384', 'HS512'])('%s with a configured secret, both engines', async (alg) => {
     const secret = 'k'.repeat(64);
     const token = await new SignJWT({ iss: ISS, aud: AUD }).setProtectedHeader({ alg }).setIssuedAt().setExpirationTime('5m').sign(new TextEncoder().encode(secret));
-    const d = decodeJws(token, 8192);
-    expect(verifySignature(alg, { key: new TextEncoder().encode(secret) }, d.signingInput, d.signature)).toBe(true);
-    expect(verifySignature(alg, { key: new TextEncoder().encode(`${secret}x`) }, d.signingInput, d.signature)).toBe(false);
+    const d = splitJws(token, 8192);
+    expect(verifySegments(alg, { key: new TextEncoder().encode(secret) }, d.signingInput, d.signatureSegment, false)).toBe(true);
+    expect(verifySegments(alg, { key: new TextEncoder().encode(`${secret}x`) }, d.signingInput, d.signatureSegment, false)).toBe(false);
     for (const [engine, offload] of [['node', false], ['node', true], ['jose', false]] as const) {
       const v = createTokenVerifier({ issuer: ISS, audience: AUD, secret, algorithms: [alg], engine, offload, metrics: false });
       await expect(v.verify(token)).resolves.toMatchObject({ issuer: ISS });
@@ -83,9 +83,10 @@ describe('node:crypto fast path agrees with jose for every algorithm', () => {
     expect(codeOf(() => assertKeyFits('HS256', { key: new Uint8Array(0) }))).toBe('key_not_found');
     expect(codeOf(() => assertKeyFits('none', { key: rsa.publicKey }))).toBe('alg_not_allowed');
     expect(codeOf(() => assertKeyFits('RS256', { key: {} as never }))).toBe('key_not_found');
-    expect(verifySignature('none', { key: rsa.publicKey }, 'a.b', Buffer.alloc(0))).toBe(false);
-    expect(verifySignature('RS256', { key: new Uint8Array(1) }, 'a.b', Buffer.alloc(0))).toBe(false);
-    expect(verifySignature('RS256', { key: rsa.publicKey }, 'a.b', Buffer.alloc(3))).toBe(false);
+    expect(verifySegments('none', { key: rsa.publicKey }, 'a.b', '', false)).toBe(false);
+    expect(verifySegments('RS256', { key: new Uint8Array(1) }, 'a.b', '', false)).toBe(false);
+    // Three zero bytes: a signature of the wrong length for RSA.
+    expect(verifySegments('RS256', { key: rsa.publicKey }, 'a.b', Buffer.alloc(3).toString('base64url'), false)).toBe(false);
   });
 });
 
@@ -160,8 +161,8 @@ describe('jose error mapping', () => {
     await v.close();
   });
 
-  it('decodeJws refuses non-strings', () => {
-    expect(codeOf(() => decodeJws(42, 100))).toBe('token_malformed');
-    expect(codeOf(() => decodeJws(null, 100))).toBe('token_malformed');
+  it('splitJws refuses non-strings', () => {
+    expect(codeOf(() => splitJws(42, 100))).toBe('token_malformed');
+    expect(codeOf(() => splitJws(null, 100))).toBe('token_malformed');
   });
 });

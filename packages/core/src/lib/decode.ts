@@ -1,18 +1,6 @@
 import { TokenError } from '../errors.js';
 import { DESCRIPTIONS } from './map-error.js';
 
-/** A compact JWS split and decoded without any verification. */
-export interface DecodedJws {
-  /** The protected header, a plain JSON object. */
-  readonly header: Record<string, unknown>;
-  /** The payload, a plain JSON object. */
-  readonly payload: Record<string, unknown>;
-  /** `base64url(header) '.' base64url(payload)`: the bytes the signature covers (ASCII). */
-  readonly signingInput: string;
-  /** The decoded signature bytes. */
-  readonly signature: Buffer;
-}
-
 /** A compact JWS split and checked, its signature left encoded (decoded only when it is verified). */
 export interface SplitJws {
   /** The protected header, a plain JSON object (frozen when it came from a {@link HeaderMemo}). */
@@ -25,7 +13,7 @@ export interface SplitJws {
   readonly payload: Record<string, unknown>;
   /** `base64url(header) '.' base64url(payload)`: the bytes the signature covers (ASCII). */
   readonly signingInput: string;
-  /** The signature segment, checked to be base64url; {@link decodeSignature} turns it into bytes. */
+  /** The signature segment, checked to be base64url (decoded only when it is verified: `verifySegments`). */
   readonly signatureSegment: string;
 }
 
@@ -88,13 +76,6 @@ function decodeJsonObject(segment: string): Record<string, unknown> {
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw malformed(MALFORMED.json);
   return value as Record<string, unknown>;
-}
-
-/**
- * Decodes a signature segment that {@link splitJws} has checked into fresh bytes.
- */
-export function decodeSignature(segment: string): Buffer {
-  return Buffer.from(segment, 'base64url');
 }
 
 /**
@@ -178,15 +159,6 @@ export function splitJws(token: unknown, maxLength: number, memo?: HeaderMemo): 
   const payload = decodeJsonObject(p);
   if (s.length > 0) decodeInto(s);
   return { header, headerSegment: h, headerRemembered, payload, signingInput: token.slice(0, second), signatureSegment: s };
-}
-
-/**
- * Splits a compact JWS and decodes its header, payload and signature, without verifying anything. Same checks
- * and errors as {@link splitJws}.
- */
-export function decodeJws(token: unknown, maxLength: number): DecodedJws {
-  const d = splitJws(token, maxLength);
-  return { header: d.header, payload: d.payload, signingInput: d.signingInput, signature: decodeSignature(d.signatureSegment) };
 }
 
 /** Own-property read: `__proto__`, `constructor` and friends never come from the prototype. */
