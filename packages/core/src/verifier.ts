@@ -168,22 +168,30 @@ function deepFreeze<T>(value: T): T {
 }
 
 function buildAuth(token: string, header: Record<string, unknown>, payload: Record<string, unknown>, issuer: string, scopes: ScopeSet, exp: number): AuthInfo {
-  const sub = own(payload, 'sub');
-  const clientId = own(payload, 'client_id');
-  const azp = own(payload, 'azp');
+  const { subject, clientId } = verifiedFields(payload);
   return new VerifiedAuth(
     token,
     deepFreeze(header) as unknown as ProtectedHeaderParameters,
     deepFreeze(payload) as TokenClaims,
     scopes.seal(),
-    typeof sub === 'string' ? sub : undefined,
-    typeof clientId === 'string' ? clientId : typeof azp === 'string' ? azp : undefined,
+    subject,
+    clientId,
     issuer,
     exp * 1000,
   );
 }
 
-/** Who a token names, for the events of a token whose signature verified (never of an unverified one). */
+/** The promise form of a call that answers synchronously when it can and may throw: a throw becomes a rejection. */
+function promised<T>(run: () => T | Promise<T>): Promise<T> {
+  try {
+    const result = run();
+    return result instanceof Promise ? result : Promise.resolve(result);
+  } catch (err) {
+    return Promise.reject(err as Error);
+  }
+}
+
+/** Who a token names (`sub`; `client_id`, else `azp`; `jti`): for its AuthInfo, and for the events of a token whose signature verified (never of an unverified one). */
 interface Verified {
   subject?: string;
   clientId?: string;
@@ -530,12 +538,7 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
   }
 
   function verify(token: string, context?: VerifyContext): Promise<AuthInfo> {
-    try {
-      const result = verifyNow(token, context);
-      return result instanceof Promise ? result : Promise.resolve(result);
-    } catch (err) {
-      return Promise.reject(err as Error);
-    }
+    return promised(() => verifyNow(token, context));
   }
 
   /**
@@ -589,12 +592,7 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
   }
 
   function verifyRequest(req: RequestLike, context?: VerifyContext): Promise<AuthInfo | undefined> {
-    try {
-      const result = verifyRequestNow(req, context);
-      return result instanceof Promise ? result : Promise.resolve(result);
-    } catch (err) {
-      return Promise.reject(err as Error);
-    }
+    return promised(() => verifyRequestNow(req, context));
   }
 
   const verifier: TokenVerifier = {
