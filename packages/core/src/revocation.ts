@@ -67,6 +67,8 @@ export function createMemoryRevocationStore(options: MemoryRevocationOptions = {
       revoked.set(jti, Math.max(until, revoked.get(jti) ?? 0));
     },
     isRevoked(jti: string): boolean {
+      // Nothing revoked (the usual state): the jti string is not even hashed.
+      if (revoked.size === 0) return false;
       const until = revoked.get(jti);
       if (until === undefined) return false;
       if (until > Date.now()) return true;

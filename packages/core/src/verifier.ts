@@ -521,7 +521,7 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
       // buildAuth froze the header in place: later tokens with the same header segment reuse it.
       if (!d.headerRemembered) headerMemo.remember(d.headerSegment, header);
       const event: EventFields = auditing ? { issuer: auth.issuer, subject: auth.subject, clientId: auth.clientId, jti, kid, fingerprint: auth.fingerprint } : noEvent;
-      return { entry: { auth, exp, jti, key, source: issuer.source, event }, nowSeconds };
+      return { entry: { auth, exp, jti, key, source: issuer.source, event, used: false }, nowSeconds };
     };
     const revoked = revokedState(jti);
     return typeof revoked === 'boolean' ? settle(revoked) : revoked.then(settle);

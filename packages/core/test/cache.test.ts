@@ -47,6 +47,29 @@ describe.each(['node', 'jose'] as const)('verified-token cache and revocation (e
   });
   const opts = (extra: object = {}) => ({ issuer: ISS, audience: AUD, keys: jwks(key) as never, engine, metrics: false as const, ...extra });
 
+  it('a full cache evicts the oldest token not used since it was cached, and gives a used one a second chance', async () => {
+    const { telemetry, rec } = recorder();
+    const v = createTokenVerifier(opts({ cache: { maxEntries: 3 } }), { telemetry });
+    const [a, b, c, d, e] = await Promise.all([1, 2, 3, 4, 5].map((i) => signToken(key, { iss: ISS, aud: AUD, sub: `s${i}` })));
+    const states = async (...tokens: string[]): Promise<string[]> => {
+      const from = rec.accepted.length;
+      for (const t of tokens) await v.verify(t!);
+      return rec.accepted.slice(from).map((x) => x.cache);
+    };
+    expect(await states(a!, b!, c!)).toEqual(['miss', 'miss', 'miss']);
+    // a is used again: inserting d evicts b (the oldest unused), not a (the oldest).
+    expect(await states(a!, d!)).toEqual(['hit', 'miss']);
+    expect(await states(a!, c!, d!)).toEqual(['hit', 'hit', 'hit']);
+    expect(await states(b!)).toEqual(['miss']);
+    // Inserting b found every entry used since its last chance (c, a, d): each moved up once, and c, again the
+    // oldest, was evicted; a and d stay.
+    expect(await states(a!, d!, c!)).toEqual(['hit', 'hit', 'miss']);
+    expect(await states(e!)).toEqual(['miss']);
+    expect(Math.max(...rec.sizes)).toBe(3);
+    expect(rec.sizes.at(-1)).toBe(3);
+    await v.close();
+  });
+
   it('a hit returns the same frozen AuthInfo and counts once per call, hit or miss', async () => {
     const { telemetry, rec } = recorder();
     const v = createTokenVerifier(opts(), { telemetry });

@@ -2,6 +2,7 @@
  * `@tokenguard/express`: a thin Express adapter over `@tokenguard/core`. Works with Express 5 and 4
  * (no v5-only API is used; promise rejections are caught here, since Express 4 does not).
  */
+import { IncomingMessage } from 'node:http';
 import { parse as parseQueryString } from 'node:querystring';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import {
@@ -77,7 +78,7 @@ export function tokenGuard(options: TokenGuardOptions): TokenGuardMiddleware {
       result.then(
         (auth) => {
           linkGuard(req, link, auth);
-          if (auth) req.auth = auth;
+          if (auth) setAuth(req, auth);
           next();
         },
         (err: unknown) => fail(err, res, next, passErrors),
@@ -85,10 +86,47 @@ export function tokenGuard(options: TokenGuardOptions): TokenGuardMiddleware {
       return;
     }
     linkGuard(req, link, result);
-    if (result) req.auth = result;
+    if (result) setAuth(req, result);
     next();
   };
   return Object.assign(middleware, { verifier, close: () => verifier.close() });
+}
+
+// `req.auth` without a new own property on every request. Adding a property to Node's request object gives it a
+// new hidden class, and every later property access Express makes on `req` pays for the extra shape: ~2 µs per
+// request in a real server (bench/README.md), more than the whole cache hit. So `auth` is an accessor on
+// Express's request prototype (the one object between `app.request` and `http.IncomingMessage.prototype`,
+// shared by every app of that Express copy) backed by a WeakMap, installed the first time a guard sees one of its
+// requests. Reading, assigning (another middleware, a test) and overriding `req.auth` behave as before; only
+// `Object.hasOwn(req, 'auth')` changes. A request object that is not Express's (a mock) gets a plain property.
+const kAuthAccessor = Symbol('tokenguard.authAccessor');
+const authOf = new WeakMap<object, AuthInfo | undefined>();
+const authAccessor: PropertyDescriptor = {
+  configurable: true,
+  enumerable: false,
+  get(this: object): AuthInfo | undefined {
+    return authOf.get(this);
+  },
+  set(this: object, value: AuthInfo | undefined) {
+    authOf.set(this, value);
+  },
+};
+
+function setAuth(req: Request, auth: AuthInfo): void {
+  // An own `auth` (set before the accessor existed, or on a mock) shadows the accessor: assign it directly.
+  if ((req as unknown as Record<symbol, unknown>)[kAuthAccessor] !== true && !installAuthAccessor(req)) req.auth = auth;
+  else if (Object.prototype.hasOwnProperty.call(req, 'auth')) req.auth = auth;
+  else authOf.set(req, auth);
+}
+
+/** Installs the `auth` accessor on Express's request prototype of `req`; false when there is none to use. */
+function installAuthAccessor(req: Request): boolean {
+  let proto: object | null = Object.getPrototypeOf(req) as object | null;
+  while (proto !== null && Object.getPrototypeOf(proto) !== IncomingMessage.prototype) proto = Object.getPrototypeOf(proto) as object | null;
+  if (proto === null || Object.prototype.hasOwnProperty.call(proto, 'auth')) return false;
+  Object.defineProperty(proto, 'auth', authAccessor);
+  Object.defineProperty(proto, kAuthAccessor, { value: true });
+  return true;
 }
 
 /**

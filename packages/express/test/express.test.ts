@@ -64,6 +64,53 @@ describe('@tokenguard/express', () => {
     expect(body.json).toBe(false);
   });
 
+  it('req.auth is per request, can be read, replaced and cleared by later middleware, and wins over an earlier own req.auth', async () => {
+    const app = express();
+    // Middleware before the guard that sets req.auth: by assignment, or as an own property of that request object.
+    app.use((req, _res, next) => {
+      if (req.headers['x-preset'] === 'assign') (req as { auth?: unknown }).auth = { subject: 'forged' };
+      if (req.headers['x-preset'] === 'own') Object.defineProperty(req, 'auth', { value: { subject: 'forged' }, writable: true, configurable: true, enumerable: true });
+      next();
+    });
+    app.use(guard({ credentialsRequired: false }));
+    app.get('/me', (req, res) => {
+      const seen = req.auth?.subject ?? null;
+      if (req.headers['x-replace'] === '1') req.auth = undefined;
+      res.json({ seen, after: req.auth?.subject ?? null, own: Object.prototype.hasOwnProperty.call(req, 'auth') });
+    });
+    const url = await serve(app);
+    const get = async (headers: Record<string, string>) => (await fetch(`${url}/me`, { headers })).json();
+    const t1 = await token('orders:read', { sub: 'svc-one' });
+    const t2 = await token('orders:read', { sub: 'svc-two' });
+    // Twice each: the second request is a cache hit.
+    for (let i = 0; i < 2; i++) {
+      expect(await get({ authorization: `Bearer ${t1}` })).toEqual({ seen: 'svc-one', after: 'svc-one', own: false });
+      expect(await get({ authorization: `Bearer ${t2}` })).toEqual({ seen: 'svc-two', after: 'svc-two', own: false });
+      expect(await get({})).toEqual({ seen: null, after: null, own: false });
+      expect(await get({ authorization: `Bearer ${t1}`, 'x-replace': '1' })).toEqual({ seen: 'svc-one', after: null, own: false });
+      expect(await get({ authorization: `Bearer ${t2}`, 'x-preset': 'assign' })).toEqual({ seen: 'svc-two', after: 'svc-two', own: false });
+      expect(await get({ authorization: `Bearer ${t2}`, 'x-preset': 'own' })).toEqual({ seen: 'svc-two', after: 'svc-two', own: true });
+    }
+    const all = await Promise.all(Array.from({ length: 20 }, (_, i) => get({ authorization: `Bearer ${i % 2 ? t1 : t2}` })));
+    expect(all.map((b) => b.seen)).toEqual(Array.from({ length: 20 }, (_, i) => (i % 2 ? 'svc-one' : 'svc-two')));
+  });
+
+  it('req.auth reaches handlers of a mounted sub-app and of the parent app after it', async () => {
+    const app = express();
+    const sub = express();
+    sub.use(guard());
+    sub.get('/me', (req, res) => res.json({ where: 'sub', sub: req.auth?.subject ?? null }));
+    sub.get('/next', (_req, _res, next) => next('router'));
+    app.use('/api', sub);
+    app.get('/api/next', (req, res) => res.json({ where: 'parent', sub: req.auth?.subject ?? null }));
+    const url = await serve(app);
+    const headers = { authorization: `Bearer ${await token()}` };
+    expect(await (await fetch(`${url}/api/me`, { headers })).json()).toEqual({ where: 'sub', sub: 'svc-x' });
+    const parent = await fetch(`${url}/api/next`, { headers });
+    expect(parent.status).toBe(200);
+    expect(await parent.json()).toEqual({ where: 'parent', sub: 'svc-x' });
+  });
+
   it('passErrors: true hands the TokenError to next(err), and Express honours its status and headers', async () => {
     const seen: unknown[] = [];
     const app = express();

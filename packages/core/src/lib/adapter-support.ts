@@ -89,12 +89,14 @@ export interface GuardLink {
  */
 export function linkGuard(target: object, link: GuardLink, auth?: AuthInfo): void {
   if (auth === undefined || auth === null) {
+    requestLinks = true;
     links.set(target, link);
     return;
   }
   if (authLinks.get(auth) !== link) authLinks.set(auth, link);
-  // An earlier guard on the same request that saw no token must not shadow this one.
-  links.delete(target);
+  // An earlier guard on the same request that saw no token must not shadow this one (only possible once some
+  // request was linked without a token: until then there is nothing to delete, and the lookup is skipped).
+  if (requestLinks) links.delete(target);
 }
 
 /**
@@ -109,6 +111,7 @@ export function guardOf(target: object | undefined, auth?: AuthInfo | null): Gua
 }
 
 const links = new WeakMap<object, GuardLink>();
+let requestLinks = false;
 const authLinks = new WeakMap<AuthInfo, GuardLink>();
 
 /** Options every adapter adds to the core's `VerifierOptions`. */

@@ -15,9 +15,11 @@ export interface CacheEntry {
   readonly source: KeySource;
   /** The audit-event fields of an acceptance, built once. */
   readonly event: Omit<AuditEvent, 'type' | 'time'>;
+  /** Set by a hit, cleared when the entry is given a second chance at eviction time (see {@link createTokenCache}). */
+  used?: boolean;
 }
 
-/** The verified-token cache: an LRU bounded by entries; a hit is the exact token string. */
+/** The verified-token cache: bounded by entries, evicting the least recently used (approximately); a hit is the exact token string. */
 export interface TokenCache {
   get(token: string): CacheEntry | undefined;
   set(token: string, entry: CacheEntry): void;
@@ -36,20 +38,46 @@ function keyOf(token: string): string {
   return token.length <= SUFFIX ? token : token.slice(token.length - SUFFIX);
 }
 
+// Entries looked at, at most, to find one to evict (see createTokenCache).
+const SECOND_CHANCES = 16;
+
 /**
  * Creates the verified-token cache (lru-cache, at most `maxEntries` tokens). `onSize` is told the new size
  * whenever it changes. Freshness (exp, revocation, key still published) is the verifier's job on each hit.
+ *
+ * A hit does not reorder lru-cache's list (`peek`); it only marks the entry it already holds as used. When an
+ * insert would evict, the oldest entries that were used since they were last looked at are moved to the young
+ * end instead (a second chance, as in the CLOCK algorithm; at most 16 per insert), so a token in use is not
+ * evicted for one that was seen once. The reordering is paid on the rare insert into a full cache, not on every
+ * hit: lru-cache's move-to-front touches four list slots at random indices, cold memory in a busy server.
  */
 export function createTokenCache(maxEntries: number, onSize: (n: number) => void): TokenCache {
   const lru = new LRUCache<string, CacheEntry>({ max: maxEntries });
+  const secondChance = (): void => {
+    const oldest: string[] = [];
+    for (const key of lru.rkeys()) {
+      oldest.push(key);
+      if (oldest.length === SECOND_CHANCES) break;
+    }
+    for (const key of oldest) {
+      const entry = lru.peek(key);
+      if (entry === undefined || entry.used !== true) return;
+      entry.used = false;
+      lru.get(key);
+    }
+  };
   return {
     get(token) {
-      const entry = lru.get(keyOf(token));
-      return entry !== undefined && entry.auth.token === token ? entry : undefined;
+      const entry = lru.peek(keyOf(token));
+      if (entry === undefined || entry.auth.token !== token) return undefined;
+      entry.used = true;
+      return entry;
     },
     set(token, entry) {
       const before = lru.size;
-      lru.set(keyOf(token), entry);
+      const key = keyOf(token);
+      if (before >= maxEntries && !lru.has(key)) secondChance();
+      lru.set(key, entry);
       if (lru.size !== before) onSize(lru.size);
     },
     delete(token) {
