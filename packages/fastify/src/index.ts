@@ -94,6 +94,8 @@ interface RouteState {
   guard: GuardLink;
   /** The guard's synchronous core entry (see `syncEntryOf`). */
   entry: SyncEntry;
+  /** Whether the guard has a custom `getToken` (it always gets the full request view). */
+  custom: boolean;
   optional: boolean;
   requirement: ScopeRequirement | undefined;
 }
@@ -132,6 +134,7 @@ const tokenGuardPlugin: FastifyPluginAsync<FastifyTokenGuardOptions> = async (ap
     const state: RouteState = {
       guard,
       entry,
+      custom: verifierOptions.getToken !== undefined,
       optional: config.auth === 'optional' || !credentialsRequired,
       requirement: config.scopes === undefined ? undefined : scopeRequirement(config.scopes, config.scopeMode ?? 'all', `config.scopes of ${where}`),
     };
@@ -166,7 +169,7 @@ function verifyRoute(request: FastifyRequest, reply: FastifyReply, state: RouteS
   const { guard, entry } = state;
   let result: AuthInfo | undefined | Promise<AuthInfo | undefined>;
   try {
-    result = entry.verifyRequest(requestView(request), entry.auditing ? contextOf(request) : undefined);
+    result = entry.verifyRequest(requestView(request, state.custom), entry.auditing ? contextOf(request) : undefined);
   } catch (err) {
     return rejectRoute(reply, err, state, done);
   }
@@ -244,7 +247,14 @@ function readRouteConfig(config: unknown, where: string): TokenGuardRouteConfig 
   return config as TokenGuardRouteConfig;
 }
 
-function requestView(request: FastifyRequest): RequestLike {
+/**
+ * What the core reads the token from. A GET or HEAD request has no form body, and the core takes a query token
+ * from the raw URL (`request.raw.url`, the URL Fastify routed), so Node's own request object tells it
+ * everything: no view is built per request. A custom `getToken` always gets the full view.
+ */
+function requestView(request: FastifyRequest, custom: boolean): RequestLike {
+  const raw = request.raw;
+  if (!custom && (raw.method === 'GET' || raw.method === 'HEAD')) return raw;
   const view: RequestLike = {
     headers: request.headers,
     rawHeaders: request.raw.rawHeaders,

@@ -95,6 +95,16 @@ describe('@tokenguard/fastify', () => {
     });
   });
 
+  it('a custom getToken gets the request view with Fastify\'s parsed query on GET as on POST', async () => {
+    const app = await build({ getToken: (req) => (req.query as Record<string, string> | undefined)?.tok });
+    app.get('/me', async (request) => ({ sub: request.auth?.subject ?? null }));
+    app.post('/me', async (request) => ({ sub: request.auth?.subject ?? null }));
+    const valid = await token();
+    expect((await inject(app, { url: `/me?tok=${valid}` })).json()).toEqual({ sub: 'svc-f' });
+    expect((await inject(app, { url: `/me?tok=${valid}`, method: 'POST' })).json()).toEqual({ sub: 'svc-f' });
+    expect((await inject(app, { url: '/me', headers: { authorization: `Bearer ${valid}` } })).json().code).toBe('token_missing');
+  });
+
   it('guards every route registered after it; config.auth false opts out; config.auth optional makes it optional', async () => {
     const app = await build();
     app.get('/me', async (request) => ({ sub: request.auth?.subject ?? null }));

@@ -69,11 +69,12 @@ export function tokenGuard(options: TokenGuardOptions): TokenGuardMiddleware {
   // The core answers a cache hit synchronously: no await before next(). The route/ip context goes only into
   // audit events, so it is computed only when the verifier emits them.
   const entry = syncEntryOf(verifier);
+  const custom = verifierOptions.getToken !== undefined;
   // Not an async function: on a hit, next()'s own promise is returned, with no extra promise and await.
   const middleware = (ctx: AnyContext, next: Next): Promise<void> => {
     let result: AuthInfo | undefined | Promise<AuthInfo | undefined>;
     try {
-      result = entry.verifyRequest(requestView(ctx), entry.auditing ? contextOf(ctx) : undefined);
+      result = entry.verifyRequest(requestView(ctx, custom), entry.auditing ? contextOf(ctx) : undefined);
     } catch (err) {
       return failed(ctx, err, passErrors);
     }
@@ -131,7 +132,14 @@ export function metricsHandler(options: MetricsHandlerOptions = {}): Middleware 
   };
 }
 
-function requestView(ctx: AnyContext): RequestLike {
+/**
+ * What the core reads the token from. A GET or HEAD request has no form body, and the core takes a query token
+ * from the raw URL (`req.url`, the same string as `ctx.url`), so Node's own request object tells it everything:
+ * no view is built and Koa's `ctx.query` getter is not run. A custom `getToken` always gets the full view.
+ */
+function requestView(ctx: AnyContext, custom: boolean): RequestLike {
+  const method = ctx.req.method;
+  if (!custom && (method === 'GET' || method === 'HEAD')) return ctx.req;
   const view: RequestLike = {
     headers: ctx.req.headers,
     rawHeaders: ctx.req.rawHeaders,

@@ -56,6 +56,20 @@ describe('@tokenguard/koa', () => {
     expect(await res.json()).toEqual({ sub: 'svc-k', id: '7' });
   });
 
+  it('a custom getToken gets the request view with Koa\'s parsed query on GET as on POST', async () => {
+    const app = new Koa();
+    app.use(guard({ getToken: (req) => (req.query as Record<string, string> | undefined)?.tok }));
+    app.use((ctx) => { ctx.body = { sub: ctx.state.auth?.subject ?? null }; });
+    const url = await serve(app);
+    const valid = await token();
+    for (const method of ['GET', 'POST']) {
+      const res = await fetch(`${url}/me?tok=${valid}`, { method });
+      expect(await res.json()).toEqual({ sub: 'svc-k' });
+    }
+    const header = await fetch(`${url}/me`, { headers: { authorization: `Bearer ${valid}` } });
+    expect(header.status).toBe(401);
+  });
+
   it('passErrors: true throws into Koa\'s error path, which honours status, headers and expose', async () => {
     const app = new Koa();
     app.silent = true;
