@@ -70,6 +70,24 @@ describe.each(['node', 'jose'] as const)('verified-token cache and revocation (e
     await v.close();
   });
 
+  it('a full cache of tokens all in use still evicts on insert, after moving at most 16 of them up', async () => {
+    const { telemetry, rec } = recorder();
+    const v = createTokenVerifier(opts({ cache: { maxEntries: 20 } }), { telemetry });
+    const tokens = await Promise.all(Array.from({ length: 21 }, (_, i) => signToken(key, { iss: ISS, aud: AUD, sub: `u${i}` })));
+    for (const t of tokens.slice(0, 20)) await v.verify(t);
+    for (const t of tokens.slice(0, 20)) await v.verify(t);
+    expect(rec.accepted.slice(20).every((e) => e.cache === 'hit')).toBe(true);
+    await v.verify(tokens[20]!);
+    // The 16 oldest got their second chance; the 17th cached token, used too, was the one evicted.
+    const from = rec.accepted.length;
+    for (const t of tokens) await v.verify(t);
+    const states = rec.accepted.slice(from).map((e) => e.cache);
+    expect(states[16]).toBe('miss');
+    expect(states.slice(0, 16).every((c) => c === 'hit')).toBe(true);
+    expect(Math.max(...rec.sizes)).toBe(20);
+    await v.close();
+  });
+
   it('a hit returns the same frozen AuthInfo and counts once per call, hit or miss', async () => {
     const { telemetry, rec } = recorder();
     const v = createTokenVerifier(opts(), { telemetry });

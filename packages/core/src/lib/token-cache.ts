@@ -53,17 +53,16 @@ const SECOND_CHANCES = 16;
  */
 export function createTokenCache(maxEntries: number, onSize: (n: number) => void): TokenCache {
   const lru = new LRUCache<string, CacheEntry>({ max: maxEntries });
+  // Looks at the oldest entry only, again after each one it moves up: usually the first is unused and is
+  // simply evicted by the insert that follows.
   const secondChance = (): void => {
-    const oldest: string[] = [];
-    for (const key of lru.rkeys()) {
-      oldest.push(key);
-      if (oldest.length === SECOND_CHANCES) break;
-    }
-    for (const key of oldest) {
-      const entry = lru.peek(key);
+    for (let n = 0; n < SECOND_CHANCES; n++) {
+      const oldest = lru.rkeys().next();
+      if (oldest.done === true) return;
+      const entry = lru.peek(oldest.value);
       if (entry === undefined || entry.used !== true) return;
       entry.used = false;
-      lru.get(key);
+      lru.get(oldest.value);
     }
   };
   return {
