@@ -68,7 +68,8 @@ async function expressApp(cfg) {
     app.get('/', (req, res) => res.json({ ok: true, sub: req.auth?.payload.sub ?? null }));
   } else if (cfg.guard === 'express-jwt') {
     const { expressjwt } = await import('express-jwt');
-    // express-jwt has no JWKS client of its own (jwks-rsa is not installed): it gets the PEM, which only helps it.
+    // express-jwt given the PEM directly (no key lookup, which only helps it): shown for information; the
+    // like-for-like row is 'express-jwt + jwks-rsa'.
     app.use(expressjwt({ secret: cfg.pem, algorithms: [cfg.alg], issuer: cfg.issuer, audience: cfg.audience }));
     app.get('/', (req, res) => res.json({ ok: true, sub: req.auth?.sub ?? null }));
   } else if (cfg.guard === 'express-jwt + jwks-rsa') {
@@ -214,7 +215,8 @@ async function koaApp(cfg) {
     app.use((ctx) => (ctx.body = { ok: true, sub: ctx.state.auth?.subject ?? null }));
   } else if (cfg.guard === 'koa-jwt') {
     const { default: koaJwt } = await import('koa-jwt');
-    // koa-jwt: PEM as the secret (koa-jwt's JWKS support needs jwks-rsa, not installed), which only helps it.
+    // koa-jwt given the PEM directly (no key lookup, which only helps it): shown for information; the
+    // like-for-like row is 'koa-jwt + jwks-rsa'.
     app.use(koaJwt({ secret: cfg.pem, algorithms: [cfg.alg], issuer: cfg.issuer, audience: cfg.audience }));
     app.use((ctx) => (ctx.body = { ok: true, sub: ctx.state.user?.sub ?? null }));
   } else if (cfg.guard === 'koa-jwt + jwks-rsa') {

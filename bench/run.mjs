@@ -88,13 +88,14 @@ function httpPlan(tg, adapters, settings) {
     return out;
   };
   // The node:crypto floor as a guard in the same server: the yardstick for uncached tokenguard.
-  // Diagnostics that tell the framework's async-middleware cost from the core's and the adapter's: on Express
-  // in full mode; everywhere (plus a sync cache-hit sketch on Express) with --diagnose.
+  // Diagnostics that tell the framework's async-middleware cost from the core's and the adapter's, with
+  // --diagnose only: everywhere an async no-op; on Express also the core in a minimal middleware, a sync
+  // cache-hit sketch and a middleware that only sets req.auth.
   const diag = (fw) => {
     if (!args.diagnose) return [];
     const out = [{ id: 'async no-op middleware (diagnostic)', guard: 'async-noop', alg: 'RS256', kind: 'diag' }];
     if (fw === 'express' && tg.available) out.push({ id: 'core verifyRequest() in a minimal middleware (diagnostic)', guard: 'core-direct', alg: 'RS256', kind: 'diag' });
-    if (fw === 'express' && tg.available && args.diagnose) out.push({ id: 'sync cache-hit sketch (diagnostic)', guard: 'sync-hit-sketch', alg: 'RS256', kind: 'diag' });
+    if (fw === 'express' && tg.available) out.push({ id: 'sync cache-hit sketch (diagnostic)', guard: 'sync-hit-sketch', alg: 'RS256', kind: 'diag' });
     // The least any Express guard costs: a synchronous middleware that only sets req.auth.
     if (fw === 'express') out.push({ id: 'sync middleware that only sets req.auth (diagnostic)', guard: 'sets-auth', alg: 'RS256', kind: 'diag', replicas: settings.replicas });
     return out;
@@ -275,8 +276,8 @@ const processCpu = (inst) => median((inst.samples ?? []).map((x) => x.cpuPerReq)
  */
 function summarizeFramework(variants) {
   for (const v of variants) {
-    const measuredOnes = (v.instances ?? []).filter((i) => i.samples?.length);
-    v.best = measuredOnes.length ? measuredOnes.reduce((a, b) => (processCpu(b) < processCpu(a) ? b : a)) : undefined;
+    v.measured = (v.instances ?? []).filter((i) => i.samples?.length).map((inst) => ({ inst, cpu: processCpu(inst) }));
+    v.best = v.measured.length ? v.measured.reduce((a, b) => (b.cpu < a.cpu ? b : a)).inst : undefined;
   }
   const bare = variants.find((v) => v.kind === 'bare')?.best;
   return variants.map((v) => {
@@ -290,7 +291,7 @@ function summarizeFramework(variants) {
       keySource: v.keySource ?? null,
       error: s.length ? null : (v.error ?? 'not measured'),
       rounds: s.length,
-      processes: (v.instances ?? []).filter((i) => i.samples?.length).map(processCpu),
+      processes: v.measured.map((m) => m.cpu),
       reqPerSec: median(s.map((x) => x.reqPerSec)),
       p99: median(s.map((x) => x.p99)),
       cpuPerReq: median(s.map((x) => x.cpuPerReq)),

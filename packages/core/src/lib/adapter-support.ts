@@ -83,8 +83,8 @@ export interface GuardLink {
  * Call it once the guard knows the outcome: with the verified token's `auth`, the link is kept on that
  * AuthInfo (one entry per verified token, made when it is first seen: a cache hit adds nothing per request);
  * without one (optional auth, no token), on the request object. Links live outside the objects (WeakMaps):
- * they never show up in logs or JSON. (Adding any property to a Node request object, a dictionary-mode object
- * by then, costs ~1 µs in a real server; a WeakMap insert per request costs a fraction of that plus GC work.)
+ * they never show up in logs or JSON. (Adding any property to a Node request object gives it a new hidden class,
+ * which slowed every later access Express makes to it by 1.7–2 µs per request in a real server; bench/README.md.)
  * @example linkGuard(req, { verifier, passErrors: false }, auth)
  */
 export function linkGuard(target: object, link: GuardLink, auth?: AuthInfo): void {
