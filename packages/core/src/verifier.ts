@@ -117,6 +117,8 @@ class ScopeSet extends Set<string> {
 class VerifiedAuth implements AuthInfo {
   readonly #token: string;
   readonly #expiresAtMs: number;
+  /** The verifier that verified it (see {@link verifierOf}). */
+  readonly #verifier: TokenVerifier;
   #fingerprint: string | undefined;
 
   constructor(
@@ -128,9 +130,11 @@ class VerifiedAuth implements AuthInfo {
     readonly clientId: string | undefined,
     readonly issuer: string,
     expiresAtMs: number,
+    verifier: TokenVerifier,
   ) {
     this.#token = token;
     this.#expiresAtMs = expiresAtMs;
+    this.#verifier = verifier;
     Object.freeze(this);
   }
 
@@ -147,6 +151,11 @@ class VerifiedAuth implements AuthInfo {
   /** When the token expires (`exp`); a new Date on every read. */
   get expiresAt(): Date {
     return new Date(this.#expiresAtMs);
+  }
+
+  /** The verifier that made `value`, if it is an AuthInfo made here. */
+  static verifierOf(value: unknown): TokenVerifier | undefined {
+    return typeof value === 'object' && value !== null && #verifier in value ? value.#verifier : undefined;
   }
 
   /** The serialized form: every field but the token. */
@@ -167,7 +176,16 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-function buildAuth(token: string, header: Record<string, unknown>, payload: Record<string, unknown>, issuer: string, scopes: ScopeSet, exp: number): AuthInfo {
+/**
+ * The verifier that verified an AuthInfo made by {@link createTokenVerifier}; undefined for any other value. Lets an
+ * adapter find a request's guard from its AuthInfo without a per-token WeakMap entry (lib/adapter-support.ts).
+ * @example verifierOf(req.auth) === guard.verifier
+ */
+export function verifierOf(auth: unknown): TokenVerifier | undefined {
+  return VerifiedAuth.verifierOf(auth);
+}
+
+function buildAuth(token: string, header: Record<string, unknown>, payload: Record<string, unknown>, issuer: string, scopes: ScopeSet, exp: number, verifier: TokenVerifier): AuthInfo {
   const { subject, clientId } = verifiedFields(payload);
   return new VerifiedAuth(
     token,
@@ -178,6 +196,7 @@ function buildAuth(token: string, header: Record<string, unknown>, payload: Reco
     clientId,
     issuer,
     exp * 1000,
+    verifier,
   );
 }
 
@@ -517,7 +536,7 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
     const jti = typeof jtiClaim === 'string' ? jtiClaim : undefined;
     const settle = (revoked: boolean): Passed => {
       if (revoked) reject('token_revoked', DESCRIPTIONS.revoked);
-      const auth = buildAuth(token, header, payload, issuer.setup.issuer, scopes, exp);
+      const auth = buildAuth(token, header, payload, issuer.setup.issuer, scopes, exp, verifier);
       // buildAuth froze the header in place: later tokens with the same header segment reuse it.
       if (!d.headerRemembered) headerMemo.remember(d.headerSegment, header);
       const event: EventFields = auditing ? { issuer: auth.issuer, subject: auth.subject, clientId: auth.clientId, jti, kid, fingerprint: auth.fingerprint } : noEvent;

@@ -16,6 +16,7 @@ import {
   type AuditEvent,
   type RequestLike,
   type TokenVerifier,
+  type VerifierOptions,
 } from '@tokenguard/core';
 import { jwks, makeKey, signToken, type TestKey } from '../../../test/helpers/keys';
 
@@ -234,5 +235,39 @@ describe('linkGuard / guardOf', () => {
     expect(guardOf(first, authB)).toBe(a);
     expect(guardOf(first, undefined)).toBeUndefined();
     expect(guardOf(first, null)).toBeUndefined();
+  });
+
+  it('finds the guard of an AuthInfo through the verifier that made it: every token it verifies, with no entry per token', async () => {
+    const key = await makeKey('RS256', 'link');
+    const options: VerifierOptions = { issuer: ISS, audience: AUD, keys: jwks(key), algorithms: ['RS256'], metrics: false, cache: false };
+    const v1 = createTokenVerifier(options);
+    const v2 = createTokenVerifier(options);
+    try {
+      const link1 = Object.freeze({ verifier: v1, passErrors: false });
+      const link2 = Object.freeze({ verifier: v2, passErrors: true });
+      const token = () => signToken(key, { iss: ISS, aud: AUD, sub: 'svc', exp: now() + 300 });
+      const first = await v1.verify(await token());
+      const second = await v1.verify(await token());
+      const fromV2 = await v2.verify(await token());
+      expect(second).not.toBe(first);
+      linkGuard({}, link1, first);
+      linkGuard({}, link2, fromV2);
+      // A later AuthInfo of the same verifier (cache off: a new object per request) finds its guard too.
+      expect(guardOf({}, second)).toBe(link1);
+      expect(guardOf({}, fromV2)).toBe(link2);
+      // Not an AuthInfo made by a verifier (a hand-made one, a copy): only what was linked to it itself.
+      expect(guardOf({}, { ...first } as AuthInfo)).toBeUndefined();
+      // An AuthInfo handed to another verifier's guard is linked itself, and that link wins until its own guard links it again.
+      linkGuard({}, link2, first);
+      expect(guardOf({}, first)).toBe(link2);
+      expect(guardOf({}, second)).toBe(link1);
+      linkGuard({}, link1, first);
+      expect(guardOf({}, first)).toBe(link1);
+      // Nothing shows on the AuthInfo.
+      expect(Object.getOwnPropertySymbols(first)).toEqual([]);
+      expect(JSON.stringify(first)).not.toMatch(/passErrors|verifier/);
+    } finally {
+      await Promise.all([v1.close(), v2.close()]);
+    }
   });
 });

@@ -95,6 +95,39 @@ describe('@tokenguard/express', () => {
     expect(all.map((b) => b.seen)).toEqual(Array.from({ length: 20 }, (_, i) => (i % 2 ? 'svc-one' : 'svc-two')));
   });
 
+  it('keeps req.auth in res.locals under a private symbol: invisible to templates and JSON, and kept when locals are frozen or spread', async () => {
+    const app = express();
+    app.use((req, res, next) => {
+      // A frozen locals object cannot hold the value: req.auth must still work (another store is used).
+      if (req.headers['x-locals'] === 'frozen') res.locals = Object.freeze(Object.create(null) as Record<string, unknown>);
+      next();
+    });
+    app.use(guard());
+    app.use((req, res, next) => {
+      // Spread into a fresh object (as some middleware does): the value travels along.
+      if (req.headers['x-locals'] === 'spread') res.locals = { ...res.locals, page: 'orders' };
+      next();
+    });
+    app.get('/me', (req, res) => {
+      const locals = res.locals as Record<string | symbol, unknown>;
+      const keys: string[] = [];
+      for (const k in locals) keys.push(k);
+      res.json({ sub: req.auth?.subject ?? null, keys, json: JSON.stringify(locals), own: Object.prototype.hasOwnProperty.call(req, 'auth') });
+    });
+    const url = await serve(app);
+    const t = await token('orders:read', { sub: 'svc-locals' });
+    for (const mode of ['plain', 'frozen', 'spread']) {
+      for (let i = 0; i < 2; i++) {
+        const body = (await (await fetch(`${url}/me`, { headers: { authorization: `Bearer ${t}`, 'x-locals': mode } })).json()) as { sub: string; keys: string[]; json: string; own: boolean };
+        expect(body.sub).toBe('svc-locals');
+        expect(body.own).toBe(false);
+        expect(body.keys).toEqual(mode === 'spread' ? ['page'] : []);
+        expect(body.json).not.toContain(t.slice(-20));
+        expect(body.json).not.toContain('svc-locals');
+      }
+    }
+  });
+
   it('req.auth reaches handlers of a mounted sub-app and of the parent app after it', async () => {
     const app = express();
     const sub = express();

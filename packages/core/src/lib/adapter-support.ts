@@ -7,7 +7,7 @@ import { TokenError } from '../errors.js';
 import { TRANSPORT } from '../extract-token.js';
 import { hasScopes } from '../scopes.js';
 import { DESCRIPTIONS } from './map-error.js';
-import { syncEntry, type SyncEntry } from '../verifier.js';
+import { syncEntry, verifierOf, type SyncEntry } from '../verifier.js';
 import type { Registry } from 'prom-client';
 import type { AuthInfo, TokenVerifier, VerifyContext } from '../types.js';
 
@@ -80,11 +80,13 @@ export interface GuardLink {
 /**
  * Records which guard handled a request (Express `req`, Koa `ctx.state`, Fastify `request`), so a later
  * `requireScopes` reports denials to the same metrics and audit stream and follows the guard's `passErrors`.
- * Call it once the guard knows the outcome: with the verified token's `auth`, the link is kept on that
- * AuthInfo (one entry per verified token, made when it is first seen: a cache hit adds nothing per request);
- * without one (optional auth, no token), on the request object. Links live outside the objects (WeakMaps):
- * they never show up in logs or JSON. (Adding any property to a Node request object gives it a new hidden class,
- * which slowed every later access Express makes to it by 1.7–2 µs per request in a real server; bench/README.md.)
+ * Call it once the guard knows the outcome. With the verified token's `auth` made by the guard's own verifier,
+ * the link is found through that verifier (one entry per guard: nothing is stored per request or per token);
+ * an AuthInfo from elsewhere is linked itself; without one (optional auth, no token), the request object is.
+ * Links live outside the objects (WeakMaps): they never show up in logs or JSON. (Adding any property to a Node
+ * request object gives it a new hidden class, which slowed every later access Express makes to it by 1.7–2 µs
+ * per request in a real server, and a WeakMap entry per request or per new token costs about as much;
+ * bench/README.md.)
  * @example linkGuard(req, { verifier, passErrors: false }, auth)
  */
 export function linkGuard(target: object, link: GuardLink, auth?: AuthInfo): void {
@@ -93,7 +95,14 @@ export function linkGuard(target: object, link: GuardLink, auth?: AuthInfo): voi
     links.set(target, link);
     return;
   }
-  if (authLinks.get(auth) !== link) authLinks.set(auth, link);
+  if (verifierOf(auth) === link.verifier) {
+    if (verifierLinks.get(link.verifier) !== link) verifierLinks.set(link.verifier, link);
+    // This guard, not one that linked the same AuthInfo itself earlier (only possible once one did).
+    if (authLinked) authLinks.delete(auth);
+  } else if (authLinks.get(auth) !== link) {
+    authLinked = true;
+    authLinks.set(auth, link);
+  }
   // An earlier guard on the same request that saw no token must not shadow this one (only possible once some
   // request was linked without a token: until then there is nothing to delete, and the lookup is skipped).
   if (requestLinks) links.delete(target);
@@ -107,12 +116,18 @@ export function linkGuard(target: object, link: GuardLink, auth?: AuthInfo): voi
 export function guardOf(target: object | undefined, auth?: AuthInfo | null): GuardLink | undefined {
   const direct = target === undefined || target === null ? undefined : links.get(target);
   if (direct !== undefined) return direct;
-  return auth === undefined || auth === null ? undefined : authLinks.get(auth);
+  if (auth === undefined || auth === null) return undefined;
+  const own = authLinked ? authLinks.get(auth) : undefined;
+  if (own !== undefined) return own;
+  const verifier = verifierOf(auth);
+  return verifier === undefined ? undefined : verifierLinks.get(verifier);
 }
 
 const links = new WeakMap<object, GuardLink>();
 let requestLinks = false;
 const authLinks = new WeakMap<AuthInfo, GuardLink>();
+let authLinked = false;
+const verifierLinks = new WeakMap<TokenVerifier, GuardLink>();
 
 /** Options every adapter adds to the core's `VerifierOptions`. */
 export interface AdapterOptions {
