@@ -1,6 +1,6 @@
 import { jwtVerify, type ProtectedHeaderParameters } from 'jose';
 import { TokenError, type TokenErrorCode } from './errors.js';
-import { extractWith, TRANSPORT, type ExtractOptions } from './extract-token.js';
+import { extractWith, isB64Token, malformedHeader, TRANSPORT, type ExtractOptions } from './extract-token.js';
 import { checkClaims, checkPredicate } from './lib/claims.js';
 import { HeaderMemo, own, splitJws, type SplitJws } from './lib/decode.js';
 import { assertKeyFits, verifySegments } from './lib/fast-verify.js';
@@ -456,14 +456,19 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
    * in-memory one does). A key lookup, `offload`, the jose engine, a predicate or an asynchronous revocation store
    * add their awaits; the checks and their order are the same on both paths.
    */
-  function verifyMiss(token: string, started: number, context: VerifyContext | undefined): AuthInfo | Promise<AuthInfo> {
+  function verifyMiss(token: string, started: number, context: VerifyContext | undefined, header = false): AuthInfo | Promise<AuthInfo> {
     const info: AttemptInfo = { token };
     let outcome: Passed | Promise<Passed>;
     try {
       outcome = checkUncached(token, info);
     } catch (err) {
+      // `header`: an Authorization header token whose characters extraction left unchecked (see `extractWith`).
+      // A token without b64token syntax always fails here (splitJws, before any key lookup): it is answered as the
+      // malformed header it is, exactly as if extraction had refused it.
+      if (header && !isB64Token(token)) throw rejected(malformedHeader(s.realm), started, 'miss', {}, context);
       throw rejected(err, started, 'miss', info, context);
     }
+    // A token that got this far passed splitJws, so it has b64token syntax.
     if (outcome instanceof Promise) {
       return outcome.then(
         (passed) => admit(token, passed, started, context),
@@ -565,13 +570,16 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
    * token (see `extractWith`), and the hit is used at once. Set and used in the same synchronous call.
    */
   let seen: CacheEntry | undefined;
+  /** The header token the cache was asked about (`seen` is its entry): the very string extraction returns. */
+  let seenToken: string | undefined;
   function takeSeen(): CacheEntry | undefined {
     const entry = seen;
     seen = undefined;
     return entry;
   }
-  const knownToken = cache === undefined ? undefined : (token: string): boolean => {
-    seen = cache.get(token);
+  const knownToken = (token: string): boolean => {
+    seenToken = token;
+    seen = cache === undefined ? undefined : cache.get(token);
     return seen !== undefined;
   };
 
@@ -597,6 +605,7 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
     const started = performance.now();
     let token: string | undefined;
     takeSeen();
+    seenToken = undefined;
     try {
       if (typeof req !== 'object' || req === null) throw new TokenError('invalid_request', TRANSPORT.malformedHeader);
       token = tokenOf(req, queryFromUrl);
@@ -606,7 +615,12 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
     }
     if (token === undefined) return undefined;
     const entry = takeSeen();
-    if (entry !== undefined && entry.auth.token === token) return fromCache(token, entry, started, context);
+    if (seenToken === token) {
+      // The header token (the same string object): the cache was asked about it during extraction, comparing the
+      // whole token on a hit; on a miss its characters are still unchecked (see verifyMiss).
+      seenToken = undefined;
+      return entry !== undefined ? fromCache(token, entry, started, context) : verifyMiss(token, started, context, true);
+    }
     return verifyNow(token, context);
   }
 

@@ -4,7 +4,7 @@
  */
 import { connect } from 'node:net';
 import type { IncomingMessage } from 'node:http';
-import { createTokenVerifier, errorResponse, extractToken, isTokenError, parseAuthorization, TokenError, type TokenVerifier } from '@tokenguard/core';
+import { createTokenVerifier, errorResponse, extractToken, isTokenError, parseAuthorization, TokenError, type AuditEvent, type TokenVerifier } from '@tokenguard/core';
 import { jwks, makeKey, signToken, type TestKey } from '../../../test/helpers/keys';
 import { listen, type TestServer } from '../../../test/helpers/http';
 
@@ -229,5 +229,80 @@ describe('extractToken on plain request objects', () => {
     const v = createTokenVerifier({ issuer: ISS, audience: AUD, keys: jwks(key) as never, metrics: false });
     await expect(v.verifyRequest(null as never)).rejects.toMatchObject({ code: 'invalid_request', status: 400 });
     await v.close();
+  });
+});
+
+describe('a header token’s characters: checked only when the token fails, with the same answers', () => {
+  let key: TestKey;
+  let token: string;
+  const events: AuditEvent[] = [];
+  const verifiers: Record<string, TokenVerifier> = {};
+  const req = (authorization: string, extra: Record<string, unknown> = {}) => ({ headers: { authorization }, rawHeaders: ['Authorization', authorization], method: 'GET', url: '/', ...extra });
+  const outcome = (p: Promise<unknown>) => p.then(() => 'ok', (err: TokenError) => `${err.status} ${err.code}: ${err.description}`);
+
+  beforeAll(async () => {
+    key = await makeKey('ES256');
+    token = await signToken(key, { iss: ISS, aud: AUD, sub: 'svc' });
+    const common = { issuer: ISS, audience: AUD, keys: jwks(key) as never, metrics: false as const, onEvent: (e: AuditEvent) => events.push(e) };
+    verifiers.cached = createTokenVerifier(common);
+    verifiers.uncached = createTokenVerifier({ ...common, cache: false });
+    verifiers.query = createTokenVerifier({ ...common, allowQueryToken: true });
+    await verifiers.cached!.verify(token);
+  });
+  afterAll(() => Promise.all(Object.values(verifiers).map((v) => v.close())));
+
+  const MALFORMED_HEADER = '400 invalid_request: The Authorization header is malformed';
+  const MALFORMED_TOKEN = /^401 token_malformed: /;
+  it.each([
+    ['a valid token', (t: string) => t, 'ok'],
+    ['% at the end', (t: string) => `${t}%`, MALFORMED_HEADER],
+    ['% in the payload', (t: string) => t.replace('.', '.%'), MALFORMED_HEADER],
+    ['$ at the start', (t: string) => `$${t}`, MALFORMED_HEADER],
+    ['a non-ASCII character', (t: string) => `${t}\u00e9`, MALFORMED_HEADER],
+    ['a NUL in the signature', (t: string) => `${t.slice(0, -4)}\u0000${t.slice(-3)}`, MALFORMED_HEADER],
+    ['a fourth segment with a bad character', (t: string) => `${t}.a%b`, MALFORMED_HEADER],
+    ['far too long, with a bad character', (t: string) => `${t}${'%'.repeat(20_000)}`, MALFORMED_HEADER],
+    // b64token allows these, strict base64url does not: a malformed token (401), not a malformed header.
+    ['padding at the end', (t: string) => `${t}=`, MALFORMED_TOKEN],
+    ['~ at the end', (t: string) => `${t}~`, MALFORMED_TOKEN],
+    ['+ in the signature', (t: string) => `${t.slice(0, -2)}+${t.slice(-1)}`, MALFORMED_TOKEN],
+  ] as const)('%s', async (_n, make, expected) => {
+    const sent = make(token);
+    // The public extractor checks eagerly: it refuses exactly the tokens the verifier answers with a 400.
+    let extracted = 'ok';
+    try {
+      extractToken(req(`Bearer ${sent}`));
+    } catch (err) {
+      extracted = `${(err as TokenError).status} ${(err as TokenError).code}: ${(err as TokenError).description}`;
+    }
+    expect(extracted === MALFORMED_HEADER).toBe(expected === MALFORMED_HEADER);
+    for (const name of ['cached', 'uncached', 'query']) {
+      const before = events.length;
+      const got = await outcome(verifiers[name]!.verifyRequest(req(`Bearer ${sent}`)));
+      if (typeof expected === 'string') expect(got).toBe(expected);
+      else expect(got).toMatch(expected);
+      // One event per rejection; a malformed header names nothing of the token (no fingerprint, issuer or kid).
+      const mine = events.slice(before);
+      if (expected === 'ok') {
+        expect(mine.map((e) => e.type)).toEqual(['token.accepted']);
+      } else {
+        expect(mine).toHaveLength(1);
+        if (expected === MALFORMED_HEADER) expect(mine[0]).toEqual(expect.objectContaining({ type: 'token.rejected', code: 'invalid_request' }));
+        if (expected === MALFORMED_HEADER) expect(Object.keys(mine[0]!).filter((k) => ['fingerprint', 'issuer', 'kid'].includes(k))).toEqual([]);
+      }
+    }
+  });
+
+  it('a bad header token beside a query or body token is refused for its header first, as before', async () => {
+    const twoPlaces = '400 invalid_request: The access token was sent in more than one place';
+    const withQuery = { url: `/?access_token=${token}` };
+    expect(await outcome(verifiers.query!.verifyRequest(req(`Bearer ${token}`, withQuery)))).toBe(twoPlaces);
+    expect(await outcome(verifiers.query!.verifyRequest(req(`Bearer ${token}%`, withQuery)))).toBe(MALFORMED_HEADER);
+    // Query tokens off: the query alone is an error; the malformed header still comes first.
+    expect(await outcome(verifiers.uncached!.verifyRequest(req(`Bearer ${token}`, withQuery)))).toMatch(/^400 invalid_request: Access tokens in the query string/);
+    expect(await outcome(verifiers.uncached!.verifyRequest(req(`Bearer ${token}%`, withQuery)))).toBe(MALFORMED_HEADER);
+    const form = (authorization: string) => ({ ...req(authorization), headers: { authorization, 'content-type': 'application/x-www-form-urlencoded' }, method: 'POST', body: `access_token=${token}` });
+    expect(await outcome(verifiers.cached!.verifyRequest(form(`Bearer ${token}`)))).toBe(twoPlaces);
+    expect(await outcome(verifiers.cached!.verifyRequest(form(`Bearer ${token}%`)))).toBe(MALFORMED_HEADER);
   });
 });
