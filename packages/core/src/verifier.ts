@@ -58,7 +58,7 @@ function memoizedKey(issuer: Issuer, alg: string, kid: string | undefined, nowMs
   const byAlg = issuer.keyMemo.get(alg);
   if (byAlg === undefined) return undefined;
   const memo = kid === undefined ? byAlg.noKid : byAlg.byKid.get(kid);
-  if (memo === undefined || nowMs >= memo.until || !issuer.source.isCurrent(memo.key)) return undefined;
+  if (memo === undefined || nowMs >= memo.until || !issuer.source.isCurrent(memo.key, nowMs)) return undefined;
   return memo.key;
 }
 
@@ -383,12 +383,13 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
 
   /** The cache-hit path: synchronous unless the revocation store is asynchronous. Nothing is allocated for an accepted hit but its metrics record. */
   function fromCache(token: string, entry: CacheEntry, started: number, context: VerifyContext | undefined): AuthInfo | Promise<AuthInfo> {
-    const now = Date.now() / 1000;
+    const nowMs = Date.now();
+    const now = nowMs / 1000;
     if (entry.exp <= now - rules.clockTolerance) {
       cache!.delete(token);
       throw rejected(new TokenError('token_expired', DESCRIPTIONS.expired), started, 'hit', hitInfo(token, entry), context);
     }
-    if (!entry.source.isCurrent(entry.key)) {
+    if (!entry.source.isCurrent(entry.key, nowMs)) {
       // The signing key left the issuer's key set: the cached verdict is void. Verify again, so the key
       // source gives the answer it gives any other request (key_not_found, or jwks_unavailable when the
       // set has gone past staleIfError).

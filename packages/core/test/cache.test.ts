@@ -7,6 +7,7 @@ import { createMemoryRevocationStore, createTokenVerifier, TokenError, type Audi
 import { jwks, makeKey, signToken, type TestKey } from '../../../test/helpers/keys';
 import { jsonServer } from '../../../test/helpers/http';
 import { parseProm, sample } from '../../../test/helpers/prom';
+import { createTokenCache, type CacheEntry } from '../src/lib/token-cache';
 
 const ISS = 'https://idp.example.test/';
 const AUD = 'orders-api';
@@ -118,6 +119,35 @@ describe.each(['node', 'jose'] as const)('verified-token cache and revocation (e
     expect(rec.accepted.map((e) => e.cache)).toEqual(['miss', 'hit']);
     expect(rec.rejected.map((e) => [e.code, e.cache])).toEqual([['signature_invalid', 'miss']]);
     await v.close();
+  });
+
+  it('tokens with the same cache key (same characters near the end) take turns in one slot and are never confused', () => {
+    const sizes: number[] = [];
+    const cache = createTokenCache(10, (n) => sizes.push(n));
+    const entry = (token: string) => ({ auth: { token }, exp: 0, jti: undefined, key: {}, source: {}, event: {} }) as unknown as CacheEntry;
+    // Different tokens, the same last six characters: the same key.
+    const a = 'eyJh.eyJhIjoxfQ.c2lnbmF0dXJlLWFhYWF-_Q';
+    const b = 'eyJi.eyJiIjoyfQ.b3RoZXJzaWduYXR1cmYWF-_Q';
+    const ea = entry(a);
+    const eb = entry(b);
+    cache.set(a, ea);
+    expect(cache.get(b)).toBeUndefined();
+    expect(cache.get(a)).toBe(ea);
+    cache.set(b, eb);
+    expect(cache.get(a)).toBeUndefined();
+    expect(cache.get(b)).toBe(eb);
+    expect(cache.size).toBe(1);
+    // Deleting the token that no longer holds the slot leaves the holder alone.
+    cache.delete(a);
+    expect(cache.get(b)).toBe(eb);
+    cache.delete(b);
+    expect(cache.get(b)).toBeUndefined();
+    // Short and odd strings are keys too (only verified tokens are stored, but anything may be looked up).
+    for (const odd of ['', 'x', 'é€😀', '\u0000\u0000\u0000\u0000\u0000\u0000\u0000']) expect(cache.get(odd)).toBeUndefined();
+    const short = entry('x');
+    cache.set('x', short);
+    expect(cache.get('x')).toBe(short);
+    expect(sizes).toEqual([1, 0, 1]);
   });
 
   it('a hit re-checks exp against the clock and drops the entry', async () => {

@@ -27,9 +27,10 @@ export interface KeySource {
   resolve(header: JWSHeaderParameters): Promise<ResolvedKey>;
   /**
    * Whether a key that `resolve()` returned is still in the issuer's current set: synchronous and O(1),
-   * so the verified-token cache can drop tokens whose key has been removed.
+   * so the verified-token cache can drop tokens whose key has been removed. `nowMs`: the caller's `Date.now()`,
+   * so a cache hit reads the clock once.
    */
-  isCurrent(key: ResolvedKey): boolean;
+  isCurrent(key: ResolvedKey, nowMs?: number): boolean;
   /** Key health for readiness probes. */
   health(): IssuerHealth;
   /** Stops timers and in-flight requests. */

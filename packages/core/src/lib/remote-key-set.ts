@@ -133,8 +133,8 @@ class RemoteKeySource implements KeySource {
     throw jwksUnavailable(this.retryIn(), this.errorCause());
   }
 
-  isCurrent(key: ResolvedKey): boolean {
-    return isCurrentKey(key, this.owner) && this.usableSet() !== undefined;
+  isCurrent(key: ResolvedKey, nowMs?: number): boolean {
+    return isCurrentKey(key, this.owner) && this.usableSet(nowMs) !== undefined;
   }
 
   health(): IssuerHealth {
@@ -172,9 +172,9 @@ class RemoteKeySource implements KeySource {
   }
 
   /** The last good set while it may serve: up to `cacheMaxAge + staleIfError` after it was fetched. */
-  private usableSet(): KeySet | undefined {
+  private usableSet(nowMs = Date.now()): KeySet | undefined {
     if (!this.set) return undefined;
-    if (Date.now() - this.fetchedAt >= (this.o.cacheMaxAge + this.o.staleIfError) * 1000) return undefined;
+    if (nowMs - this.fetchedAt >= (this.o.cacheMaxAge + this.o.staleIfError) * 1000) return undefined;
     return this.set;
   }
 
