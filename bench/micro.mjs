@@ -13,7 +13,7 @@ const args = parseArgs(process.argv.slice(2));
 const PRESETS = {
   smoke: { uncachedOps: 60, cachedOps: 2_000, rotation: 100, rounds: 1, warm: 30, inflight: 16 },
   quick: { uncachedOps: 400, cachedOps: 20_000, rotation: 1_000, rounds: 3, warm: 100, inflight: 64 },
-  full: { uncachedOps: 2_000, cachedOps: 200_000, rotation: 1_000, rounds: 5, warm: 500, inflight: 64 },
+  full: { uncachedOps: 3_000, cachedOps: 200_000, rotation: 1_000, rounds: 9, warm: 500, inflight: 64 },
 };
 const cfg = { ...PRESETS[args.smoke ? 'smoke' : args.quick ? 'quick' : 'full'] };
 for (const k of Object.keys(cfg)) if (args[k] !== undefined) cfg[k] = Number(args[k]);

@@ -74,7 +74,7 @@ function httpPlan(tg, adapters, settings) {
       out.push({ id: `tokenguard, uncached${engine ? ` (${engine})` : ''}`, guard: 'tokenguard', alg: 'RS256', cache: false, engine, kind: 'tg-uncached', ...(i === 0 ? { replicas: settings.replicas } : {}) });
     }
     if (fw === 'express' && settings.extraAlgs) {
-      for (const alg of ['ES256', 'EdDSA']) out.push({ id: `tokenguard, uncached ${alg}`, guard: 'tokenguard', alg, cache: false, engine: tg.engines[0], kind: 'tg-uncached' });
+      for (const alg of ['ES256', 'EdDSA']) out.push({ id: `tokenguard, uncached ${alg}`, guard: 'tokenguard', alg, cache: false, engine: tg.engines[0], kind: 'tg-uncached', replicas: settings.replicas });
       // Does jose's thread-pool offload win req/s when the server may use both cores (shared with autocannon)?
       if (tg.engines.length > 1) {
         for (const engine of tg.engines) out.push({ id: `tokenguard, uncached (${engine}), server unpinned`, guard: 'tokenguard', alg: 'RS256', cache: false, engine, kind: 'tg-unpinned', unpinned: true });
@@ -110,7 +110,7 @@ function httpPlan(tg, adapters, settings) {
     ...diag(fw),
     ...(MODE === 'full' || args.diagnose ? [pristine] : []),
     { id: 'node:crypto floor guard', guard: 'floor', alg: 'RS256', kind: 'floor', replicas: settings.replicas },
-    ...(fw === 'express' && settings.extraAlgs ? ['ES256', 'EdDSA'].map((alg) => ({ id: `node:crypto floor guard ${alg}`, guard: 'floor', alg, kind: 'floor' })) : []),
+    ...(fw === 'express' && settings.extraAlgs ? ['ES256', 'EdDSA'].map((alg) => ({ id: `node:crypto floor guard ${alg}`, guard: 'floor', alg, kind: 'floor', replicas: settings.replicas })) : []),
   ];
   return {
     express: [bare(), ...floors('express'), ...tgVariants('express'), peer('express-oauth2-jwt-bearer', 'jwks'), peer('express-jwt + jwks-rsa', 'jwks'), peer('express-jwt', 'pem')],

@@ -21,6 +21,18 @@ function floorUs(micro, alg) {
   return microRow(micro, alg, 'floor')?.cpuUs;
 }
 
+/**
+ * The uncached target is judged on the default engine (what a guard uses unless told otherwise). The issue also
+ * asks which way of verifying gets within the limit — jose (WebCrypto or KeyObject), the node:crypto fast path,
+ * offload to the thread pool — so the other engines' rows are findings: "within" or "over", never pass/FAIL.
+ */
+function engineVerdict(res, row, ok) {
+  const engines = res.tokenguard?.engines ?? [];
+  const isDefault = (row.engine ?? 'default') === (engines[0] ?? 'default') && !row.offload;
+  if (isDefault) return verdict(ok);
+  return ok ? 'finding: within' : 'finding: over';
+}
+
 function summary(res) {
   const rows = [];
   const { micro, http, memory, flood } = res;
@@ -31,7 +43,7 @@ function summary(res) {
     for (const r of micro.rows.filter((x) => x.group.startsWith('tg-uncached') && x.mode === 'seq' && !x.error)) {
       const floor = floorUs(micro, r.alg);
       const ratio = r.cpuUs / floor;
-      rows.push([`uncached verify() vs node:crypto floor, ${r.alg}${eng(r)} (micro)`, `${f(r.cpuUs)} µs = ${f(ratio, 2)}× floor ${f(floor)} µs`, `≤ ${TARGETS.uncachedVsFloor}×`, verdict(ratio <= TARGETS.uncachedVsFloor)]);
+      rows.push([`uncached verify() vs node:crypto floor, ${r.alg}${eng(r)} (micro)`, `${f(r.cpuUs)} µs = ${f(ratio, 2)}× floor ${f(floor)} µs`, `≤ ${TARGETS.uncachedVsFloor}×`, engineVerdict(res, r, ratio <= TARGETS.uncachedVsFloor)]);
     }
     if (!micro.tokenguard.available) rows.push(['tokenguard in the microbenchmark', micro.tokenguard.reason ?? 'not available', '—', 'n/a']);
   }
@@ -71,7 +83,7 @@ function summary(res) {
           `${fw}: ${u.id}: extra server CPU per request ÷ the node:crypto floor guard's (${u.alg})`,
           `${f(u.extraCpuPerReq)} µs ÷ ${f(floorGuard?.extraCpuPerReq)} µs = ${f(ratio, 2)}× (÷ micro floor ${f(microFloor)} µs: ${f(u.extraCpuPerReq / microFloor, 2)}×)`,
           `≤ ${TARGETS.uncachedVsFloor}×`,
-          Number.isFinite(ratio) ? verdict(ratio <= TARGETS.uncachedVsFloor) : 'n/a',
+          Number.isFinite(ratio) ? engineVerdict(res, u, ratio <= TARGETS.uncachedVsFloor) : 'n/a',
         ]);
       }
     }
