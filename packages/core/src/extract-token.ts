@@ -112,20 +112,20 @@ export function malformedHeader(realm: string | undefined): TokenError {
 function bearerOf(value: string, realm: string | undefined, known: ((token: string) => boolean) | undefined): string | undefined {
   const v = value.trim();
   if (!startsWithBearer(v)) {
-    if (v === '') throw badRequest(TRANSPORT.malformedHeader, realm);
+    if (v === '') throw malformedHeader(realm);
     return undefined;
   }
   if (v.length === 6 || v.charCodeAt(6) !== 0x20) {
     // "Bearer", "Bearer\t...", "Bearer:..." are malformed; "Bearerish x" is just another scheme.
     const next = v.charAt(6);
-    if (next === '' || !/[A-Za-z0-9]/.test(next)) throw badRequest(TRANSPORT.malformedHeader, realm);
+    if (next === '' || !/[A-Za-z0-9]/.test(next)) throw malformedHeader(realm);
     return undefined;
   }
   let i = 6;
   while (v.charCodeAt(i) === 0x20) i++;
   const token = v.slice(i);
   if (known !== undefined) known(token);
-  else if (!B64TOKEN.test(token)) throw badRequest(TRANSPORT.malformedHeader, realm);
+  else if (!isB64Token(token)) throw malformedHeader(realm);
   return token;
 }
 
@@ -246,10 +246,10 @@ export function extractWith(req: RequestLike, options: ExtractOptions, known: ((
     if (query !== undefined && !options.allowQueryToken) throw badRequest(TRANSPORT.query, realm);
     body = options.allowBodyToken === false ? undefined : bodyToken(req, realm);
   } catch (err) {
-    if (unchecked && !B64TOKEN.test(header)) throw badRequest(TRANSPORT.malformedHeader, realm);
+    if (unchecked && !isB64Token(header)) throw malformedHeader(realm);
     throw err;
   }
-  if (unchecked && (query !== undefined || body !== undefined) && !B64TOKEN.test(header)) throw badRequest(TRANSPORT.malformedHeader, realm);
+  if (unchecked && (query !== undefined || body !== undefined) && !isB64Token(header)) throw malformedHeader(realm);
   const count = (header === undefined ? 0 : 1) + (query === undefined ? 0 : 1) + (body === undefined ? 0 : 1);
   if (count > 1) throw badRequest(TRANSPORT.twoPlaces, realm);
   const token = header ?? query ?? body;
