@@ -21,7 +21,7 @@ const MODE = args.smoke ? 'smoke' : args.quick ? 'quick' : 'full';
 const SETTINGS = {
   smoke: { sections: ['micro'], http: null, flood: null, memoryTokens: 0, deadlineS: 60 },
   quick: { sections: ['micro', 'memory', 'http', 'flood'], http: { duration: 2, warm: 0, rounds: 2, replicas: 1, extraAlgs: false, allEngines: false }, flood: { duration: 2, rounds: 3, rate: 500 }, memoryTokens: 10_000, deadlineS: 240 },
-  full: { sections: ['micro', 'memory', 'http', 'flood'], http: { duration: 4, warm: 2, rounds: 5, replicas: 3, extraAlgs: true, allEngines: true }, flood: { duration: 6, rounds: 3, rate: 500 }, memoryTokens: 10_000, deadlineS: 3_600 },
+  full: { sections: ['micro', 'memory', 'http', 'flood'], http: { duration: 4, warm: 2, rounds: 5, replicas: 3, extraAlgs: true, allEngines: true }, flood: { duration: 6, rounds: 5, rate: 500 }, memoryTokens: 10_000, deadlineS: 3_600 },
 }[MODE];
 // Overrides for trying the harness out (e.g. the full plan with tiny rounds): --duration, --rounds, --warm.
 for (const k of ['duration', 'rounds', 'warm', 'replicas']) {

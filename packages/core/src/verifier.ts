@@ -79,6 +79,11 @@ const REJECTED_HEADERS = ['crit', 'b64', 'zip', 'enc'] as const;
 // A kid is only copied into events when it is short, printable ASCII (it is attacker-chosen).
 const SAFE_KID = /^[\x21-\x7e]{1,128}$/;
 
+/** The header a key source sees: only alg and kid (embedded jwk/jku/x5u/x5c never select or fetch a key). */
+function keyHeader(alg: string, kid: string | undefined): { alg: string; kid?: string } {
+  return kid === undefined ? { alg } : { alg, kid };
+}
+
 function reject(code: TokenErrorCode, description: string): never {
   throw new TokenError(code, description);
 }
@@ -491,6 +496,12 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
     const pre = precheck(token, info);
     const nowMs = Date.now();
     const key = memoizedKey(pre.issuer, pre.alg, pre.kid, nowMs);
+    if (key === undefined) {
+      // A key the source already knows it cannot give (an unknown kid during the refetch cooldown) is refused
+      // here, synchronously: a flood of random kids then costs no promise chain.
+      const refusal = pre.issuer.source.refusal?.(keyHeader(pre.alg, pre.kid));
+      if (refusal !== undefined) throw refusal;
+    }
     if (key === undefined || s.engine !== 'node' || s.offload || s.predicate !== undefined) return checkUncachedAsync(token, info, pre, key, nowMs);
     const { d, alg, issuer } = pre;
     assertKeyFits(alg, key);
@@ -511,7 +522,7 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
     let key = memoized;
     if (key === undefined) {
       // Only alg and kid reach the key source: embedded jwk/jku/x5u/x5c never select or fetch a key.
-      key = await issuer.source.resolve(kid === undefined ? { alg } : { alg, kid });
+      key = await issuer.source.resolve(keyHeader(alg, kid));
       nowMs = Date.now();
       rememberKey(issuer, alg, kid, key, nowMs);
     }

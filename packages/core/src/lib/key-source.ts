@@ -1,5 +1,6 @@
 import type { JWSHeaderParameters, CryptoKey } from 'jose';
 import type { KeyObject } from 'node:crypto';
+import type { TokenError } from '../errors.js';
 import type { IssuerHealth } from '../types.js';
 
 /** A verification key as resolved for one token header. */
@@ -25,6 +26,12 @@ export interface KeySource {
    * `jwks_unavailable` (key unknown and the set cannot be fetched now).
    */
   resolve(header: JWSHeaderParameters): Promise<ResolvedKey>;
+  /**
+   * The rejection `resolve()` would give for this header right now, when it needs no wait (no fetch to start or
+   * join), else undefined. Lets an unknown kid be refused synchronously during the refetch cooldown, so a flood of
+   * them costs no promise chain. Optional: without it every miss of the verifier's key memo goes to `resolve()`.
+   */
+  refusal?(header: JWSHeaderParameters): TokenError | undefined;
   /**
    * Whether a key that `resolve()` returned is still in the issuer's current set: synchronous and O(1),
    * so the verified-token cache can drop tokens whose key has been removed. `nowMs`: the caller's `Date.now()`,

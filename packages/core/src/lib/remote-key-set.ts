@@ -19,6 +19,7 @@
  * success and it reads bodies without a size cap (THREATS.md, "three jose facts").
  */
 import type { JWSHeaderParameters } from 'jose';
+import { TokenError } from '../errors.js';
 import type { IssuerHealth } from '../types.js';
 import { fetchJson, FetchError } from './bounded-fetch.js';
 import { discoverJwksUri } from './discovery.js';
@@ -103,16 +104,14 @@ class RemoteKeySource implements KeySource {
   }
 
   async resolve(header: JWSHeaderParameters): Promise<ResolvedKey> {
-    if (this.closed) throw jwksUnavailable(this.o.cooldown);
     const deadline = Date.now() + this.o.timeout * 1000;
-    this.refreshIfDue();
-    const first = selectKey(this.usableSet(), header, this.allowed);
-    if ('entry' in first) return this.use(first.entry, header.alg!);
-    if (first.miss !== 'unknown') throw keyNotFound();
+    const now = this.answerNow(header);
+    if (now instanceof TokenError) throw now;
+    if (now !== undefined) return this.use(now, header.alg!);
 
-    // Unknown kid (or no set yet). Join a fetch already under way; if that one started before this request (so
-    // before the key may have been published) and does not bring the key, start our own when the unknown-kid
-    // cooldown allows. At most two waits, both within the one deadline.
+    // Unknown kid (or no set yet), and a fetch is under way or may start. Join a fetch already under way; if that
+    // one started before this request (so before the key may have been published) and does not bring the key,
+    // start our own when the unknown-kid cooldown allows. At most two waits, both within the one deadline.
     const arrived = Date.now();
     for (let round = 0; round < 2; round++) {
       let pending = this.inflight;
@@ -127,10 +126,12 @@ class RemoteKeySource implements KeySource {
       if ('entry' in again) return this.use(again.entry, header.alg!);
       if (again.miss !== 'unknown' || !joined) break;
     }
-    // The set is known (fetched now or within the cooldown) and lacks the key: key_not_found. Without a usable
-    // set, or when the last fetch failed, the key may exist but cannot be had now: 503.
-    if (this.usableSet() && this.failures === 0) throw keyNotFound();
-    throw jwksUnavailable(this.retryIn(), this.errorCause());
+    throw this.missing();
+  }
+
+  refusal(header: JWSHeaderParameters): TokenError | undefined {
+    const now = this.answerNow(header);
+    return now instanceof TokenError ? now : undefined;
   }
 
   isCurrent(key: ResolvedKey, nowMs?: number): boolean {
@@ -169,6 +170,28 @@ class RemoteKeySource implements KeySource {
     } catch (err) {
       throw keyNotFound(err);
     }
+  }
+
+  /**
+   * What `resolve()` can answer without a wait: the key's entry, a rejection (a known kid that does not fit, or an
+   * unknown kid while no fetch may start), or undefined when a fetch is under way or may start.
+   */
+  private answerNow(header: JWSHeaderParameters): KeyEntry | TokenError | undefined {
+    if (this.closed) return jwksUnavailable(this.o.cooldown);
+    this.refreshIfDue();
+    const first = selectKey(this.usableSet(), header, this.allowed);
+    if ('entry' in first) return first.entry;
+    if (first.miss !== 'unknown') return keyNotFound();
+    if (this.inflight !== undefined || this.mayFetch(this.usableSet() ? 'unknown' : 'missing')) return undefined;
+    return this.missing();
+  }
+
+  /**
+   * The answer for a key that is not in the set when no fetch can bring it now: key_not_found while the set is
+   * known and the last fetch worked; otherwise the key may exist but cannot be had now (503).
+   */
+  private missing(): TokenError {
+    return this.usableSet() && this.failures === 0 ? keyNotFound() : jwksUnavailable(this.retryIn(), this.errorCause());
   }
 
   /** The last good set while it may serve: up to `cacheMaxAge + staleIfError` after it was fetched. */

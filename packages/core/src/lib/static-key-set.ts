@@ -2,6 +2,7 @@
  * A key source over a local JSON Web Key Set (`keys: { keys: [...] }`): tests, air-gapped services.
  */
 import type { JWSHeaderParameters } from 'jose';
+import type { TokenError } from '../errors.js';
 import type { IssuerHealth } from '../types.js';
 import { checkJwk } from './jwk-import.js';
 import { buildKeySet, isCurrentKey, resolvedFor, selectKey, type BuildResult } from './key-set.js';
@@ -26,8 +27,11 @@ export function createStaticKeySource(issuer: string, keys: unknown, algorithms:
   const allowed = new Set(algorithms);
   let count = usable;
   let built: Promise<BuildResult> | undefined;
+  /** The built set, once `built` has settled with one (for the synchronous refusal). */
+  let ready: BuildResult | undefined;
   const load = (): Promise<BuildResult> => {
     built ??= buildKeySet(keys, { maxKeys, owner }).then((r) => {
+      ready = r;
       alertRejected(telemetry, issuer, r.rejected);
       count = r.set.entries.length;
       telemetry.keySet(issuer, count, undefined);
@@ -52,6 +56,11 @@ export function createStaticKeySource(issuer: string, keys: unknown, algorithms:
       } catch (err) {
         throw keyNotFound(err);
       }
+    },
+    refusal(header: JWSHeaderParameters): TokenError | undefined {
+      // A static set never changes: once built, a header it has no key for is refused at once.
+      if (ready === undefined || 'entry' in selectKey(ready.set, header, allowed)) return undefined;
+      return keyNotFound();
     },
     isCurrent: (key) => isCurrentKey(key, owner),
     health: (): IssuerHealth => ({ issuer, state: 'fresh', keys: count }),
