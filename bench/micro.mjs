@@ -85,6 +85,8 @@ async function benchAlg(alg, tg) {
   const primer = all[cfg.warm];
   const fresh = all.slice(cfg.warm + 1, cfg.warm + 1 + cfg.uncachedOps);
   const rotation = all.slice(cfg.warm + 1, cfg.warm + 1 + cfg.rotation);
+  // Tokens that fill a cache of their own size before the never-seen ones arrive (the full-cache case).
+  const filler = await signTokens(key, cfg.rotation, { prefix: `${alg}-fill` });
   const verifyOpts = { issuer: ISSUER, audience: AUDIENCE, algorithms: [alg] };
   const fjwt = createVerifier({ key: key.pem, algorithms: [alg], allowedIss: ISSUER, allowedAud: AUDIENCE, cache: false });
 
@@ -102,7 +104,7 @@ async function benchAlg(alg, tg) {
     for (const { engine, offload } of variants) {
       const label = `${engine ? ` engine=${engine}` : ''}${offload ? ' offload' : ''}`;
       const tag = `${engine ? `-${engine}` : ''}${offload ? '-offload' : ''}`;
-      const make = async () => {
+      const make = async (maxEntries = 10_000) => {
         // A revocation store holding unrelated revoked ids, so every hit pays for the revocation check.
         const revocation = tg.core.createMemoryRevocationStore();
         for (let i = 0; i < 100; i++) await revocation.revoke(`revoked-${i}`, Math.floor(Date.now() / 1000) + 3600);
@@ -112,7 +114,7 @@ async function benchAlg(alg, tg) {
           audience: AUDIENCE,
           keys: { keys: [key.jwk] },
           algorithms: [alg],
-          cache: { maxEntries: 10_000 },
+          cache: { maxEntries },
           metrics: { registry: new Registry() },
           ...(engine ? { engine } : {}),
           ...(offload ? { offload } : {}),
@@ -140,6 +142,25 @@ async function benchAlg(alg, tg) {
       });
       // A cache hit never reaches the signature check, so the offload variant is timed uncached only.
       if (offload) continue;
+      if (engine === tg.engines[0]) {
+        // The steady state of a server that sees only new tokens: its cache is full, so every insert evicts (and
+        // first gives used entries their second chance: every other filler token has been hit once).
+        cases.push({
+          name: `tokenguard verify() uncached, full cache (every insert evicts)${label}`,
+          group: `tg-uncached${tag}-full`,
+          engine,
+          offload,
+          full: true,
+          uncached: true,
+          modes: ['seq'],
+          setup: async () => {
+            const v = await make(filler.length);
+            for (const t of filler) await v.verify(t);
+            for (let i = 0; i < filler.length; i += 2) await v.verify(filler[i]);
+            return { fn: (t) => v.verify(t), close: () => v.close() };
+          },
+        });
+      }
       cases.push({
         name: `tokenguard verifyRequest() cache hit, header extraction included${label}`,
         group: `tg-request${tag}`,
@@ -204,7 +225,7 @@ async function benchAlg(alg, tg) {
       const s = samples.get(`${c.group}|${mode}`) ?? [];
       const cpuUs = median(s.map((x) => x.cpuUs));
       const wallUs = median(s.map((x) => x.wallUs));
-      rows.push({ alg, name: c.name, group: c.group, engine: c.engine ?? null, offload: c.offload ?? false, mode, cpuUs, wallUs, opsPerSec: 1e6 / wallUs, rounds: s.length, error: c.error ?? null });
+      rows.push({ alg, name: c.name, group: c.group, engine: c.engine ?? null, offload: c.offload ?? false, fullCache: c.full ?? false, mode, cpuUs, wallUs, opsPerSec: 1e6 / wallUs, rounds: s.length, error: c.error ?? null });
     }
   }
   return rows;

@@ -9,7 +9,7 @@ const int = (x) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') :
 const pct = (x) => (Number.isFinite(x) ? `${Math.round(x * 100)}%` : '—');
 const verdict = (ok) => (ok === null ? 'n/a' : ok ? '**pass**' : '**FAIL**');
 /** ` (node)`, ` (node, offload)` or '' for a microbenchmark row. */
-const eng = (r) => (r.engine || r.offload ? ` (${[r.engine, r.offload ? 'offload' : null].filter(Boolean).join(', ')})` : '');
+const eng = (r) => (r.engine || r.offload || r.fullCache ? ` (${[r.engine, r.offload ? 'offload' : null, r.fullCache ? 'full cache: every insert evicts' : null].filter(Boolean).join(', ')})` : '');
 const table = (head, rows) => [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
 
 /** The microbenchmark row of `group` and `mode` for `alg`. */

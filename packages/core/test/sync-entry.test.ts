@@ -138,57 +138,62 @@ describe('syncEntryOf: the adapters’ synchronous entry', () => {
   });
 
   it('refuses a kid the key set cannot give in the same call, and still waits wherever a fetch may bring it', async () => {
+    const COOLDOWN_MS = 1000;
     const stranger = await makeKey('RS256', 'not-published');
     const later = await makeKey('RS256', 'published-later');
     const server = await startJwksServer(jwks(key));
     const seen: AuditEvent[] = [];
     const registry = new Registry();
-    const remote = createTokenVerifier({ issuer: ISS, audience: AUD, jwksUri: server.jwksUrl, algorithms: ['RS256'], jwks: { cooldown: '400ms', timeout: '2s' }, metrics: { registry }, onEvent: (e) => seen.push(e) });
+    const remote = createTokenVerifier({ issuer: ISS, audience: AUD, jwksUri: server.jwksUrl, algorithms: ['RS256'], jwks: { cooldown: `${COOLDOWN_MS}ms`, timeout: '2s' }, metrics: { registry }, onEvent: (e) => seen.push(e) });
     const local = createTokenVerifier({ issuer: ISS, audience: AUD, keys: jwks(key), algorithms: ['RS256'], metrics: { registry: new Registry() } });
     try {
-      const token = (k: TestKey, sub: string) => signToken(k, { iss: ISS, aud: AUD, sub, exp: now() + 300 });
+      // Every token is signed up front, so each timed stretch below holds nothing but the calls themselves.
+      const plan: [TestKey, string][] = [[key, 'first'], [stranger, 'a'], [stranger, 'b'], [stranger, 'c'], [stranger, 'd'], [stranger, 'e'], [later, 'early'], [later, 'rotated'], [stranger, 'f'], [stranger, 'g'], [stranger, 'h'], [stranger, 'i'], [key, 'known'], [stranger, 'local']];
+      const tokens = new Map<string, string>();
+      for (const [k, sub] of plan) tokens.set(sub, await signToken(k, { iss: ISS, aud: AUD, sub, exp: now() + 300 }));
+      const t = (sub: string) => tokens.get(sub)!;
       const entry = syncEntryOf(remote);
-      const call = async (t: string) => outcome(() => entry.verifyRequest(req(`Bearer ${t}`), undefined));
+      const call = async (sub: string) => outcome(() => entry.verifyRequest(req(`Bearer ${t(sub)}`), undefined));
       // The first request fetches the set (a wait); the first unknown kid after it may refetch (a wait too).
-      expect(await call(await token(key, 'first'))).toMatchObject({ sync: false, value: { subject: 'first' } });
+      expect(await call('first')).toMatchObject({ sync: false, value: { subject: 'first' } });
       expect(server.hits()).toBe(1);
-      expect(await call(await token(stranger, 'a'))).toEqual({ sync: false, value: 'key_not_found' });
+      expect(await call('a')).toEqual({ sync: false, value: 'key_not_found' });
       expect(server.hits()).toBe(2);
       // Within the cooldown: refused in the same call, no fetch, one report each, as verify() reports it.
       const before = seen.filter((e) => e.type === 'token.rejected').length;
-      for (const sub of ['b', 'c', 'd']) expect(await call(await token(stranger, sub))).toEqual({ sync: true, value: 'key_not_found' });
-      await expect(remote.verify(await token(stranger, 'e'))).rejects.toMatchObject({ code: 'key_not_found', status: 401 });
+      for (const sub of ['b', 'c', 'd']) expect(await call(sub)).toEqual({ sync: true, value: 'key_not_found' });
+      await expect(remote.verify(t('e'))).rejects.toMatchObject({ code: 'key_not_found', status: 401 });
       expect(server.hits()).toBe(2);
       expect(seen.filter((e) => e.type === 'token.rejected').slice(before)).toEqual(Array(4).fill(expect.objectContaining({ code: 'key_not_found', kid: 'not-published' })));
-      expect(await registry.metrics()).toMatch(/tokenguard_rejections_total\{[^}]*reason="key_not_found"[^}]*\} 5/);
       // A key published meanwhile is still refused until the cooldown ends (the documented throttle), then
       // fetched: the refusal never outlives the cooldown.
       server.set(jwks(key, later));
-      expect(await call(await token(later, 'early'))).toEqual({ sync: true, value: 'key_not_found' });
-      await sleep(450);
-      expect(await call(await token(later, 'rotated'))).toMatchObject({ sync: false, value: { subject: 'rotated' } });
+      expect(await call('early')).toEqual({ sync: true, value: 'key_not_found' });
+      expect(await registry.metrics()).toMatch(/tokenguard_rejections_total\{[^}]*reason="key_not_found"[^}]*\} 6/);
+      await sleep(COOLDOWN_MS + 100);
+      expect(await call('rotated')).toMatchObject({ sync: false, value: { subject: 'rotated' } });
       expect(server.hits()).toBe(3);
       // An unknown kid while a fetch is in flight joins it (a wait), whatever the cooldown says.
-      await sleep(450);
+      await sleep(COOLDOWN_MS + 100);
       server.fault({ type: 'delay', ms: 150 });
-      const fetching = call(await token(stranger, 'f'));
-      const joining = call(await token(stranger, 'g'));
+      const fetching = call('f');
+      const joining = call('g');
       expect(await fetching).toEqual({ sync: false, value: 'key_not_found' });
       expect(await joining).toEqual({ sync: false, value: 'key_not_found' });
       expect(server.hits()).toBe(4);
-      // The endpoint down: after the failed refetch, unknown kids get the 503 at once, known ones are served.
+      // The endpoint failing: after the failed refetch, unknown kids get the 503 at once, known ones are served.
       server.fault({ type: 'ok' });
-      await sleep(450);
+      await sleep(COOLDOWN_MS + 100);
       server.fault({ type: 'status', status: 500 });
-      expect(await call(await token(stranger, 'h'))).toEqual({ sync: false, value: 'jwks_unavailable' });
-      expect(await call(await token(stranger, 'i'))).toEqual({ sync: true, value: 'jwks_unavailable' });
-      expect(await call(await token(key, 'known'))).toMatchObject({ value: { subject: 'known' } });
+      expect(await call('h')).toEqual({ sync: false, value: 'jwks_unavailable' });
+      expect(await call('i')).toEqual({ sync: true, value: 'jwks_unavailable' });
+      expect(await call('known')).toMatchObject({ value: { subject: 'known' } });
+      expect(server.hits()).toBe(5);
       // A static key set: before it is built an unknown kid waits for the build; after, it is refused in the same call.
       const localEntry = syncEntryOf(local);
-      const unknownLocal = await token(stranger, 'local');
-      expect(await outcome(() => localEntry.verifyRequest(req(`Bearer ${unknownLocal}`), undefined))).toEqual({ sync: false, value: 'key_not_found' });
-      expect(await outcome(() => localEntry.verifyRequest(req(`Bearer ${unknownLocal}`), undefined))).toEqual({ sync: true, value: 'key_not_found' });
-      await expect(local.verify(unknownLocal)).rejects.toMatchObject({ code: 'key_not_found' });
+      expect(await outcome(() => localEntry.verifyRequest(req(`Bearer ${t('local')}`), undefined))).toEqual({ sync: false, value: 'key_not_found' });
+      expect(await outcome(() => localEntry.verifyRequest(req(`Bearer ${t('local')}`), undefined))).toEqual({ sync: true, value: 'key_not_found' });
+      await expect(local.verify(t('local'))).rejects.toMatchObject({ code: 'key_not_found' });
     } finally {
       await Promise.all([remote.close(), local.close()]);
       await server.close();
