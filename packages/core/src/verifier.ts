@@ -496,13 +496,7 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
     const pre = precheck(token, info);
     const nowMs = Date.now();
     const key = memoizedKey(pre.issuer, pre.alg, pre.kid, nowMs);
-    if (key === undefined) {
-      // A key the source already knows it cannot give (an unknown kid during the refetch cooldown) is refused
-      // here, synchronously: a flood of random kids then costs no promise chain.
-      const refusal = pre.issuer.source.refusal?.(keyHeader(pre.alg, pre.kid));
-      if (refusal !== undefined) throw refusal;
-    }
-    if (key === undefined || s.engine !== 'node' || s.offload || s.predicate !== undefined) return checkUncachedAsync(token, info, pre, key, nowMs);
+    if (key === undefined || s.engine !== 'node' || s.offload || s.predicate !== undefined) return checkWithWaits(token, info, pre, key, nowMs);
     const { d, alg, issuer } = pre;
     assertKeyFits(alg, key);
     if (verifySegments(alg, key, d.signingInput, d.signatureSegment, false) !== true) reject('signature_invalid', DESCRIPTIONS.signature);
@@ -510,6 +504,19 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
     const nowSeconds = nowMs / 1000;
     const exp = checkClaims(d.header, d.payload, issuer.setup.issuer, rules, nowSeconds);
     return passedEntry(token, pre, key, exp, nowSeconds);
+  }
+
+  /**
+   * {@link checkUncached} past the synchronous fast path. A key the source already knows it cannot give (an unknown
+   * kid during the refetch cooldown) is refused here, synchronously: a flood of random kids then costs no promise
+   * chain. Everything else goes on to {@link checkUncachedAsync}.
+   */
+  function checkWithWaits(token: string, info: AttemptInfo, pre: Prechecked, memoized: ResolvedKey | undefined, startMs: number): Promise<Passed> {
+    if (memoized === undefined) {
+      const refusal = pre.issuer.source.refusal?.(keyHeader(pre.alg, pre.kid));
+      if (refusal !== undefined) throw refusal;
+    }
+    return checkUncachedAsync(token, info, pre, memoized, startMs);
   }
 
   /** {@link checkUncached} with its waits: the key lookup, `offload`, the jose engine, a predicate. */
