@@ -179,10 +179,11 @@ class RemoteKeySource implements KeySource {
   private answerNow(header: JWSHeaderParameters): KeyEntry | TokenError | undefined {
     if (this.closed) return jwksUnavailable(this.o.cooldown);
     this.refreshIfDue();
-    const first = selectKey(this.usableSet(), header, this.allowed);
+    const set = this.usableSet();
+    const first = selectKey(set, header, this.allowed);
     if ('entry' in first) return first.entry;
     if (first.miss !== 'unknown') return keyNotFound();
-    if (this.inflight !== undefined || this.mayFetch(this.usableSet() ? 'unknown' : 'missing')) return undefined;
+    if (this.inflight !== undefined || this.mayFetch(set ? 'unknown' : 'missing')) return undefined;
     return this.missing();
   }
 
