@@ -220,10 +220,11 @@ async function buildCases(inputs, tg) {
 }
 
 /**
- * Times one algorithm's cases. Each case runs in a process of its own (a worker, started once), and the rounds
- * alternate between the workers as before: process.cpuUsage() also counts the garbage collector's helper threads,
- * and in one shared process they were also collecting what the neighbouring cases had left (the uncached RS256 row
- * measured 22-24 µs CPU against 20.6-21.2 µs wall time; alone, its CPU and wall time agree within 6 %).
+ * Times one algorithm's cases. Each case runs in processes of its own (`replicas` workers, started once), and the
+ * rounds alternate between all workers as before: process.cpuUsage() also counts the garbage collector's helper
+ * threads, and in one shared process they were also collecting what the neighbouring cases had left (the uncached
+ * RS256 row measured 22-24 µs CPU against 20.6-21.2 µs wall time; in its own processes, CPU and wall time agree
+ * within ~2 %). See bench/README.md.
  */
 async function benchAlg(alg) {
   const inputs = await algInputs(alg);
