@@ -226,9 +226,9 @@ async function buildCases(inputs, tg) {
  * RS256 row measured 22-24 µs CPU against 20.6-21.2 µs wall time; in its own processes, CPU and wall time agree
  * within ~2 %). See bench/README.md.
  */
-async function benchAlg(alg) {
+async function benchAlg(alg, tg) {
   const inputs = await algInputs(alg);
-  const cases = await casesMeta(inputs);
+  const cases = await casesMeta(inputs, tg);
   const workers = [];
   try {
     // Start-up, the acceptance check (a broken case would otherwise look fast) and the JIT warm-up, all workers at once.
@@ -275,11 +275,9 @@ async function benchAlg(alg) {
   }
 }
 
-let tgInfo;
 /** The case list with its metadata only (the parent never runs a case itself). */
-async function casesMeta(inputs) {
-  tgInfo ??= await tokenguardInfo();
-  return (await buildCases(inputs, tgInfo)).map(({ name, group, engine, offload, full, uncached, cached, modes }) => ({ name, group, engine, offload, full, uncached, cached, modes }));
+async function casesMeta(inputs, tg) {
+  return (await buildCases(inputs, tg)).map(({ name, group, engine, offload, full, uncached, cached, modes }) => ({ name, group, engine, offload, full, uncached, cached, modes }));
 }
 
 /** A worker: builds its algorithm's cases, checks and warms the one it is given, then times a round per request. */
@@ -316,7 +314,7 @@ function worker() {
 async function main() {
   const tg = await tokenguardInfo();
   const rows = [];
-  for (const alg of algs) rows.push(...(await benchAlg(alg)));
+  for (const alg of algs) rows.push(...(await benchAlg(alg, tg)));
   return { config: { ...cfg, algs, processPerCase: true }, tokenguard: { available: tg.available, reason: tg.reason ?? null, engines: tg.engines }, rows };
 }
 
