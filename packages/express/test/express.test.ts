@@ -128,6 +128,50 @@ describe('@tokenguard/express', () => {
     }
   });
 
+  it("an async handler still reads its own req.auth after other requests passed the guard (plain, frozen and spread locals)", async () => {
+    const app = express();
+    app.use((req, res, next) => {
+      if (req.headers['x-locals'] === 'frozen') res.locals = Object.freeze(Object.create(null) as Record<string, unknown>);
+      next();
+    });
+    app.use(guard());
+    app.use((req, res, next) => {
+      if (req.headers['x-locals'] === 'spread') res.locals = { ...res.locals, page: 'orders' };
+      next();
+    });
+    // /slow reads req.auth, waits until /fast has been answered (its guard stored another request's value), reads again.
+    let fastDone: () => void = () => {};
+    let slowStarted: () => void = () => {};
+    app.get('/slow', (req, res) => {
+      const before = req.auth?.subject ?? null;
+      const done = new Promise<void>((resolve) => { fastDone = resolve; });
+      slowStarted();
+      void done.then(() => {
+        const after = req.auth?.subject ?? null;
+        req.auth = undefined;
+        res.json({ before, after, cleared: req.auth ?? null });
+      });
+    });
+    app.get('/fast', (req, res) => {
+      res.json({ sub: req.auth?.subject ?? null });
+    });
+    const url = await serve(app);
+    const t1 = await token('orders:read', { sub: 'svc-slow' });
+    const t2 = await token('orders:read', { sub: 'svc-fast' });
+    for (const mode of ['plain', 'frozen', 'spread']) {
+      // Twice: the second round is a cache hit for both tokens.
+      for (let i = 0; i < 2; i++) {
+        const started = new Promise<void>((resolve) => { slowStarted = resolve; });
+        const slow = fetch(`${url}/slow`, { headers: { authorization: `Bearer ${t1}`, 'x-locals': mode } });
+        await started;
+        const fast = await (await fetch(`${url}/fast`, { headers: { authorization: `Bearer ${t2}`, 'x-locals': mode } })).json();
+        expect(fast).toEqual({ sub: 'svc-fast' });
+        fastDone();
+        expect(await (await slow).json()).toEqual({ before: 'svc-slow', after: 'svc-slow', cleared: null });
+      }
+    }
+  });
+
   it('req.auth reaches handlers of a mounted sub-app and of the parent app after it', async () => {
     const app = express();
     const sub = express();
