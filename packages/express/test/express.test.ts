@@ -48,6 +48,23 @@ async function serve(app: express.Express | ReturnType<typeof express4>): Promis
 const token = (scope = 'orders:read', extra: Record<string, unknown> = {}) =>
   signToken(key, { iss: ISSUER, aud: AUDIENCE, sub: 'svc-x', client_id: 'client-x', scope, ...extra });
 
+/** An app with a guard, whose `res.locals` is frozen before it or spread after it as the `x-locals` header says. */
+function guardedWithLocals(): express.Express {
+  const app = express();
+  app.use((req, res, next) => {
+    // A frozen locals object cannot hold the value: req.auth must still work (another store is used).
+    if (req.headers['x-locals'] === 'frozen') res.locals = Object.freeze(Object.create(null) as Record<string, unknown>);
+    next();
+  });
+  app.use(guard());
+  app.use((req, res, next) => {
+    // Spread into a fresh object (as some middleware does): the value travels along.
+    if (req.headers['x-locals'] === 'spread') res.locals = { ...res.locals, page: 'orders' };
+    next();
+  });
+  return app;
+}
+
 describe('@tokenguard/express', () => {
   it('sets a typed req.auth whose raw token is not enumerable', async () => {
     const app = express();
@@ -96,18 +113,7 @@ describe('@tokenguard/express', () => {
   });
 
   it('keeps req.auth in res.locals under a private symbol: invisible to templates and JSON, and kept when locals are frozen or spread', async () => {
-    const app = express();
-    app.use((req, res, next) => {
-      // A frozen locals object cannot hold the value: req.auth must still work (another store is used).
-      if (req.headers['x-locals'] === 'frozen') res.locals = Object.freeze(Object.create(null) as Record<string, unknown>);
-      next();
-    });
-    app.use(guard());
-    app.use((req, res, next) => {
-      // Spread into a fresh object (as some middleware does): the value travels along.
-      if (req.headers['x-locals'] === 'spread') res.locals = { ...res.locals, page: 'orders' };
-      next();
-    });
+    const app = guardedWithLocals();
     app.get('/me', (req, res) => {
       const locals = res.locals as Record<string | symbol, unknown>;
       const keys: string[] = [];
@@ -129,16 +135,7 @@ describe('@tokenguard/express', () => {
   });
 
   it("an async handler still reads its own req.auth after other requests passed the guard (plain, frozen and spread locals)", async () => {
-    const app = express();
-    app.use((req, res, next) => {
-      if (req.headers['x-locals'] === 'frozen') res.locals = Object.freeze(Object.create(null) as Record<string, unknown>);
-      next();
-    });
-    app.use(guard());
-    app.use((req, res, next) => {
-      if (req.headers['x-locals'] === 'spread') res.locals = { ...res.locals, page: 'orders' };
-      next();
-    });
+    const app = guardedWithLocals();
     // /slow reads req.auth, waits until /fast has been answered (its guard stored another request's value), reads again.
     let fastDone: () => void = () => {};
     let slowStarted: () => void = () => {};
