@@ -6,7 +6,7 @@ import { createPublicKey, verify as cryptoVerify } from 'node:crypto';
 import { importJWK, jwtVerify } from 'jose';
 import { createVerifier } from 'fast-jwt';
 import { Registry } from 'prom-client';
-import { parseArgs, median, cpuNow, tokenguardInfo, exitWithParent, reportAndExit, startNode, ask, stop } from './lib/common.mjs';
+import { parseArgs, median, bestProcess, TIMED_NODE_ARGS, cpuNow, tokenguardInfo, exitWithParent, reportAndExit, startNode, ask, stop } from './lib/common.mjs';
 import { ALGS, ISSUER, AUDIENCE, makeKey, signTokens } from './lib/tokens.mjs';
 
 const args = parseArgs(process.argv.slice(2));
@@ -22,12 +22,6 @@ const algs = args.algs ? String(args.algs).split(',') : ALGS;
 const DEADLINE = Date.now() + Number(args.maxSeconds ?? 600) * 1000;
 
 exitWithParent();
-
-/**
- * Workers idle between their rounds, and V8's memory reducer shrinks an idle process's heap (the HTTP servers run
- * with the same flag, see run.mjs): the next round would then start with a small heap and collect more often.
- */
-const WORKER_NODE_ARGS = ['--no-memory-reducer'];
 
 /** The pause before each timed round (see runCase). */
 const SETTLE_MS = 25;
@@ -235,7 +229,7 @@ async function benchAlg(alg, tg) {
     const instances = cases.flatMap((c, index) => Array.from({ length: cfg.replicas }, (_, replica) => ({ c, index, replica })));
     await Promise.all(
       instances.map(async (inst) => {
-        const worker = startNode('micro.mjs', ['--worker'], { stdout: 'ignore', nodeArgs: WORKER_NODE_ARGS });
+        const worker = startNode('micro.mjs', ['--worker'], { stdout: 'ignore', nodeArgs: TIMED_NODE_ARGS });
         workers.push(worker);
         try {
           const ready = await ask(worker, { type: 'setup', index: inst.index, inputs, cfg }, 300_000, 'ready');
@@ -261,11 +255,11 @@ async function benchAlg(alg, tg) {
     for (const c of cases) {
       for (const mode of c.modes) {
         // Each process's median over its rounds; the case is represented by its best process (lowest CPU), the same
-        // rule for every case, floor included (as in the HTTP benchmark): start-up state makes some processes slower.
+        // rule for every case, floor included (bestProcess, as in the HTTP benchmark).
         const processes = live
           .filter((i) => i.c === c && i.samples?.[mode]?.length)
           .map((i) => ({ cpuUs: median(i.samples[mode].map((x) => x.cpuUs)), wallUs: median(i.samples[mode].map((x) => x.wallUs)), rounds: i.samples[mode].length }));
-        const best = processes.reduce((a, b) => (b.cpuUs < a.cpuUs ? b : a), processes[0] ?? { cpuUs: NaN, wallUs: NaN, rounds: 0 });
+        const best = bestProcess(processes, (p) => p.cpuUs) ?? { cpuUs: NaN, wallUs: NaN, rounds: 0 };
         rows.push({ alg, name: c.name, group: c.group, engine: c.engine ?? null, offload: c.offload ?? false, fullCache: c.full ?? false, mode, cpuUs: best.cpuUs, wallUs: best.wallUs, opsPerSec: 1e6 / best.wallUs, rounds: best.rounds, processes: processes.map((p) => p.cpuUs), error: c.error ?? null });
       }
     }

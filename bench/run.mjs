@@ -12,7 +12,7 @@
 //          in the report; default on in full mode, off in quick mode)
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs, median, startNode, nextMessage, ask, stop, killAll, installCleanup, machine, sleep, tokenguardInfo, canPin, coreTimes, coreShares, SERVER_CORE, LOAD_CORE, BENCH_DIR } from './lib/common.mjs';
+import { parseArgs, median, bestProcess, TIMED_NODE_ARGS, startNode, nextMessage, ask, stop, killAll, installCleanup, machine, sleep, tokenguardInfo, canPin, coreTimes, coreShares, SERVER_CORE, LOAD_CORE, BENCH_DIR } from './lib/common.mjs';
 import { ALGS, ISSUER, AUDIENCE, makeKey, signTokens, startJwksServer } from './lib/tokens.mjs';
 import { renderReport } from './lib/report.mjs';
 
@@ -37,11 +37,6 @@ const CONNECTIONS = 50;
 // Server profiles: on by default in full mode (3 s runs after the timed rounds), opt-in with --profile.
 const PROFILE = Boolean(args.profile) || (MODE === 'full' && !args['no-profile']);
 const ROTATION = 1_000;
-// Every server process runs without V8's memory reducer: it fires when a process idles a few seconds after
-// start-up (here: while the other servers are primed and timed) and left that process ~2.5 µs/request slower
-// on Fastify for the rest of its life (identical bare servers measured 12.0 vs 15.2 µs/request, depending only
-// on how long each waited for its turn). Bare, tokenguard and the peers all get the same flag.
-const SERVER_NODE_ARGS = ['--no-memory-reducer'];
 const log = (...a) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}]`, ...a);
 
 installCleanup();
@@ -210,7 +205,7 @@ async function httpBench(ctx, settings) {
       await Promise.all(
         instances.map(async (inst) => {
           const v = inst.v;
-          const server = startNode('http-server.mjs', [], { core: v.unpinned ? undefined : SERVER_CORE, nodeArgs: SERVER_NODE_ARGS });
+          const server = startNode('http-server.mjs', [], { core: v.unpinned ? undefined : SERVER_CORE, nodeArgs: TIMED_NODE_ARGS });
           inst.server = server;
           try {
             const ready = await ask(server, { type: 'config', framework: fw, guard: v.guard, alg: v.alg, cache: v.cache, engine: v.engine, offload: v.offload, preload: v.preload, issuer: ISSUER, audience: AUDIENCE, jwksUri: ctx.jwks.url, pem: ctx.keys[v.alg].pem, jwk: ctx.keys[v.alg].jwk }, 30_000, 'ready');
@@ -305,7 +300,7 @@ const processCpu = (inst) => median((inst.samples ?? []).map((x) => x.cpuPerReq)
 function summarizeFramework(variants) {
   for (const v of variants) {
     v.measured = (v.instances ?? []).filter((i) => i.samples?.length).map((inst) => ({ inst, cpu: processCpu(inst) }));
-    v.best = v.measured.length ? v.measured.reduce((a, b) => (b.cpu < a.cpu ? b : a)).inst : undefined;
+    v.best = bestProcess(v.measured, (m) => m.cpu)?.inst;
   }
   const bare = variants.find((v) => v.kind === 'bare')?.best;
   return variants.map((v) => {
@@ -353,7 +348,7 @@ const roundFacts = (x) => ({ reqPerSec: Math.round(x.reqPerSec), p99: x.p99, cpu
 
 async function floodBench(ctx, settings) {
   if (!ctx.tg.available || !ctx.adapters.express) return { available: false, reason: ctx.tg.reason ?? '@tokenguard/express not built' };
-  const server = startNode('http-server.mjs', [], { core: SERVER_CORE, nodeArgs: SERVER_NODE_ARGS });
+  const server = startNode('http-server.mjs', [], { core: SERVER_CORE, nodeArgs: TIMED_NODE_ARGS });
   const load = startNode('load.mjs', [], { core: LOAD_CORE });
   const flood = startNode('load.mjs', [], { core: LOAD_CORE });
   try {

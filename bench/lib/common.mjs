@@ -24,6 +24,24 @@ export function parseArgs(argv) {
 }
 
 /** Median of a list of numbers (NaN for an empty list). */
+/**
+ * The process that represents a variant or case run in several processes: the one with the lowest median CPU.
+ * One rule for every row of both benchmarks (floor, bare, tokenguard, peers): start-up state makes some processes
+ * of the very same code slower for their whole life, which is noise to a comparison, never the code's cost.
+ * `cpuOf` gives a process's median CPU; undefined when there is none.
+ */
+export function bestProcess(processes, cpuOf) {
+  return processes.length ? processes.reduce((a, b) => (cpuOf(b) < cpuOf(a) ? b : a)) : undefined;
+}
+
+/**
+ * Flags of every timed child process (HTTP servers, micro workers). V8's memory reducer fires when a process idles
+ * a few seconds (as servers do while the others are primed and timed, and micro workers between their rounds) and
+ * shrinks its heap: the process then collects more often, and a server stayed slower for the rest of its life
+ * (identical bare Fastify servers measured 12.0 vs 15.2 µs/request, depending only on how long each waited).
+ */
+export const TIMED_NODE_ARGS = ['--no-memory-reducer'];
+
 export function median(xs) {
   const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
   if (v.length === 0) return NaN;
