@@ -106,10 +106,31 @@ export function malformedHeader(realm: string | undefined): TokenError {
 }
 
 /**
- * {@link parseAuthorization}; with `known` (the verifier's cache lookup) the token's character check is left to
- * the caller (see {@link extractWith}).
+ * The verifier's verified-token cache, as extraction asks it (see {@link extractWith}).
  */
-function bearerOf(value: string, realm: string | undefined, known: ((token: string) => boolean) | undefined): string | undefined {
+export interface KnownTokens {
+  /**
+   * The token of a cached entry whose first request sent exactly this Authorization value, else undefined. The same
+   * value always parses to the same token, so a hit skips the parse (no trim, no slice, no allocation) and compares
+   * two flat strings instead of a sliced token.
+   */
+  fromHeader(value: string): string | undefined;
+  /**
+   * Told the header token parsed from `value`. `exact` is `value` itself when the token runs to its end (nothing
+   * trimmed), so that the cache can keep it for {@link KnownTokens.fromHeader}; undefined otherwise.
+   */
+  token(token: string, exact: string | undefined): void;
+}
+
+/**
+ * {@link parseAuthorization}; with `known` (the verifier's cache) the token's character check is left to the caller
+ * (see {@link extractWith}), and a header value the cache already knows is answered with its token.
+ */
+function bearerOf(value: string, realm: string | undefined, known: KnownTokens | undefined): string | undefined {
+  if (known !== undefined) {
+    const cached = known.fromHeader(value);
+    if (cached !== undefined) return cached;
+  }
   const v = value.trim();
   if (!startsWithBearer(v)) {
     if (v === '') throw malformedHeader(realm);
@@ -124,7 +145,8 @@ function bearerOf(value: string, realm: string | undefined, known: ((token: stri
   let i = 6;
   while (v.charCodeAt(i) === 0x20) i++;
   const token = v.slice(i);
-  if (known !== undefined) known(token);
+  // `v === value`: nothing was trimmed, so the token runs to the end of the header value.
+  if (known !== undefined) known.token(token, v === value ? value : undefined);
   else if (!isB64Token(token)) throw malformedHeader(realm);
   return token;
 }
@@ -224,16 +246,17 @@ export function extractToken(req: RequestLike, options: ExtractOptions = {}): st
 }
 
 /**
- * {@link extractToken} for the verifier: `known` (the verified-token cache lookup) is told the header token. A
- * header token returned alone is then **not** character-checked here: the caller must check it with
- * {@link isB64Token} when it fails verification, and answer {@link malformedHeader} instead. Every token that
+ * {@link extractToken} for the verifier: `known` (the verified-token cache) is asked about the Authorization value
+ * and told the header token (see {@link KnownTokens}). A header token returned alone is then **not**
+ * character-checked here: the caller must check it with {@link isB64Token} when it fails verification, and answer
+ * {@link malformedHeader} instead. Every token that
  * fails the check also fails `splitJws` (a character outside strict base64url and '.'), before any key lookup,
  * so the answers are the same; a valid token (nearly every one) skips the ~0.4 µs check. With a query or body
  * token beside it, or an error in reading those, the header token is checked here first, as `extractToken` does.
  * `queryFromUrl`: the caller knows `req.query` is parsed from `req.url` (an Express 5 getter that costs ~1 µs),
  * so it is not read when the URL has no query string. Same results and errors as `extractToken`.
  */
-export function extractWith(req: RequestLike, options: ExtractOptions, known: ((token: string) => boolean) | undefined, queryFromUrl = false): string | undefined {
+export function extractWith(req: RequestLike, options: ExtractOptions, known: KnownTokens | undefined, queryFromUrl = false): string | undefined {
   const realm = options.realm;
   const value = authorizationValue(req, realm);
   // Another scheme (Basic, Token, DPoP when DPoP is off) carries no bearer token: treated as absent.

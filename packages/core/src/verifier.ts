@@ -1,6 +1,7 @@
+import { performance } from 'node:perf_hooks';
 import { jwtVerify, type ProtectedHeaderParameters } from 'jose';
 import { TokenError, type TokenErrorCode } from './errors.js';
-import { extractWith, isB64Token, malformedHeader, TRANSPORT, type ExtractOptions } from './extract-token.js';
+import { extractWith, isB64Token, malformedHeader, TRANSPORT, type ExtractOptions, type KnownTokens } from './extract-token.js';
 import { checkClaims, checkPredicate } from './lib/claims.js';
 import { HeaderMemo, own, splitJws, type SplitJws } from './lib/decode.js';
 import { assertKeyFits, verifySegments } from './lib/fast-verify.js';
@@ -462,7 +463,7 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
    * in-memory one does). A key lookup, `offload`, the jose engine, a predicate or an asynchronous revocation store
    * add their awaits; the checks and their order are the same on both paths.
    */
-  function verifyMiss(token: string, started: number, context: VerifyContext | undefined, header = false): AuthInfo | Promise<AuthInfo> {
+  function verifyMiss(token: string, started: number, context: VerifyContext | undefined, header = false, exact?: string): AuthInfo | Promise<AuthInfo> {
     const info: AttemptInfo = { token };
     let outcome: Passed | Promise<Passed>;
     try {
@@ -477,16 +478,17 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
     // A token that got this far passed splitJws, so it has b64token syntax.
     if (outcome instanceof Promise) {
       return outcome.then(
-        (passed) => admit(token, passed, started, context),
+        (passed) => admit(token, passed, started, context, exact),
         (err: unknown) => {
           throw rejected(err, started, 'miss', info, context);
         },
       );
     }
-    return admit(token, outcome, started, context);
+    return admit(token, outcome, started, context, exact);
   }
 
-  function admit(token: string, passed: Passed, started: number, context: VerifyContext | undefined): AuthInfo {
+  function admit(token: string, passed: Passed, started: number, context: VerifyContext | undefined, exact: string | undefined): AuthInfo {
+    passed.entry.header = exact;
     cache?.set(token, passed.entry);
     return accept(passed.entry, 'miss', started, passed.nowSeconds, context);
   }
@@ -564,7 +566,7 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
       // buildAuth froze the header in place: later tokens with the same header segment reuse it.
       if (!d.headerRemembered) headerMemo.remember(d.headerSegment, header);
       const event: EventFields = auditing ? { issuer: auth.issuer, subject: auth.subject, clientId: auth.clientId, jti, kid, fingerprint: auth.fingerprint } : noEvent;
-      return { entry: { auth, exp, jti, key, source: issuer.source, event, used: false }, nowSeconds };
+      return { entry: { auth, exp, jti, key, source: issuer.source, event, used: false, header: undefined }, nowSeconds };
     };
     const revoked = revokedState(jti);
     return typeof revoked === 'boolean' ? settle(revoked) : revoked.then(settle);
@@ -591,20 +593,33 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
   let seen: CacheEntry | undefined;
   /** The header token the cache was asked about (`seen` is its entry): the very string extraction returns. */
   let seenToken: string | undefined;
+  /** The Authorization value `seenToken` runs to the end of, kept with the token if it verifies (see `admit`). */
+  let seenHeader: string | undefined;
   function takeSeen(): CacheEntry | undefined {
     const entry = seen;
     seen = undefined;
     return entry;
   }
-  const knownToken = (token: string): boolean => {
-    seenToken = token;
-    seen = cache === undefined ? undefined : cache.get(token);
-    return seen !== undefined;
+  const known: KnownTokens = {
+    fromHeader(value) {
+      const entry = cache?.byHeader(value);
+      if (entry === undefined) return undefined;
+      seen = entry;
+      seenToken = entry.auth.token;
+      return seenToken;
+    },
+    token(token, exact) {
+      seenToken = token;
+      seenHeader = exact;
+      seen = cache === undefined ? undefined : cache.get(token);
+      // A token cached by verify() or first sent in another header form: its later hits take the short way too.
+      if (seen !== undefined && exact !== undefined && seen.header === undefined) seen.header = exact;
+    },
   };
 
   function tokenOf(req: RequestLike, queryFromUrl: boolean): string | undefined {
     if (s.getToken === undefined) {
-      return extractWith(req, extractOptions, knownToken, queryFromUrl);
+      return extractWith(req, extractOptions, known, queryFromUrl);
     }
     let token: unknown;
     try {
@@ -625,6 +640,7 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
     let token: string | undefined;
     takeSeen();
     seenToken = undefined;
+    seenHeader = undefined;
     try {
       if (typeof req !== 'object' || req === null) throw new TokenError('invalid_request', TRANSPORT.malformedHeader);
       token = tokenOf(req, queryFromUrl);
@@ -638,7 +654,7 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
       // The header token (the same string object): the cache was asked about it during extraction, comparing the
       // whole token on a hit; on a miss its characters are still unchecked (see verifyMiss).
       seenToken = undefined;
-      return entry !== undefined ? fromCache(token, entry, started, context) : verifyMiss(token, started, context, true);
+      return entry !== undefined ? fromCache(token, entry, started, context) : verifyMiss(token, started, context, true, seenHeader);
     }
     return verifyNow(token, context);
   }

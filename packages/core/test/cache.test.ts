@@ -121,6 +121,33 @@ describe.each(['node', 'jose'] as const)('verified-token cache and revocation (e
     await v.close();
   });
 
+  it('serves a request from the cache by its exact Authorization value; other spellings of the token still hit, a forgery never', async () => {
+    const { telemetry, rec } = recorder();
+    const v = createTokenVerifier(opts(), { telemetry });
+    const token = await signToken(key, { iss: ISS, aud: AUD, sub: 's', scope: 'read' });
+    // Each request brings its own copy of the header value, as Node's HTTP parser does.
+    const req = (value: string) => {
+      const fresh = Buffer.from(value, 'latin1').toString('latin1');
+      return { headers: { authorization: fresh }, rawHeaders: ['Authorization', fresh], method: 'GET', url: '/' };
+    };
+    const auth = await v.verifyRequest(req(`Bearer ${token}`));
+    expect(await v.verifyRequest(req(`Bearer ${token}`))).toBe(auth);
+    // The same token spelt otherwise: parsed in full, then the same entry.
+    for (const value of [`bearer ${token}`, `Bearer   ${token}`, ` Bearer ${token}`, `Bearer ${token}  `]) expect(await v.verifyRequest(req(value))).toBe(auth);
+    // Malformed values around the cached token are refused as before.
+    for (const value of [`Bearer ${token}"`, `Bearer ${token},x`, `Bearer\t${token}`]) {
+      expect({ value, code: await codeOf(v.verifyRequest(req(value))) }).toEqual({ value, code: 'invalid_request 400' });
+    }
+    // Same header and signature (so the same cache key), another payload: a forgery, not a hit.
+    const [h, , sig] = token.split('.');
+    const forged = `${h}.${Buffer.from(JSON.stringify({ iss: ISS, aud: AUD, sub: 's', scope: 'admin', exp: now() + 60 })).toString('base64url')}.${sig}`;
+    expect(await codeOf(v.verifyRequest(req(`Bearer ${forged}`)))).toBe('signature_invalid 401');
+    expect(await v.verifyRequest(req(`Bearer ${token}`))).toBe(auth);
+    expect(rec.accepted.map((e) => e.cache)).toEqual(['miss', 'hit', 'hit', 'hit', 'hit', 'hit', 'hit']);
+    expect(rec.rejected.map((e) => e.code)).toEqual(['invalid_request', 'invalid_request', 'invalid_request', 'signature_invalid']);
+    await v.close();
+  });
+
   it('tokens with the same cache key (same characters near the end) take turns in one slot and are never confused', () => {
     const sizes: number[] = [];
     const cache = createTokenCache(10, (n) => sizes.push(n));

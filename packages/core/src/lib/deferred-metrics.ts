@@ -35,9 +35,15 @@ class PendingObservations implements HistogramSlot {
   readonly counts: Float64Array;
   sum = 0;
   count = 0;
+  /**
+   * The bounds as `observe` reads them. A typed array, not the frozen array: V8 left indexed reads of a frozen array
+   * to its generic keyed-load builtin here, ~50 ns of a ~350 ns cache hit (two observations per hit).
+   */
+  private readonly search: Float64Array;
   constructor(readonly labels: Labels, readonly bounds: readonly number[]) {
     // One slot per bucket plus one for values above the last bound (they only count in +Inf).
     this.counts = new Float64Array(bounds.length + 1);
+    this.search = Float64Array.from(bounds);
   }
   clear(): void {
     this.counts.fill(0);
@@ -46,7 +52,7 @@ class PendingObservations implements HistogramSlot {
   }
   observe(value: number): void {
     if (!Number.isFinite(value)) return;
-    const bounds = this.bounds;
+    const bounds = this.search;
     let i = 0;
     while (i < bounds.length && value > bounds[i]!) i++;
     this.counts[i]!++;

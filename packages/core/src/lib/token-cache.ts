@@ -17,11 +17,18 @@ export interface CacheEntry {
   readonly event: Omit<AuditEvent, 'type' | 'time'>;
   /** Set by a hit, cleared when the entry is given a second chance at eviction time (see {@link createTokenCache}). */
   used?: boolean;
+  /**
+   * The Authorization header value the token first came in, when it ends with the token (see `byHeader`). Usually
+   * costs no memory: the token string is a slice of this very string, which it keeps alive anyway.
+   */
+  header: string | undefined;
 }
 
 /** The verified-token cache: bounded by entries, evicting the least recently used (approximately); a hit is the exact token string. */
 export interface TokenCache {
   get(token: string): CacheEntry | undefined;
+  /** The entry whose `header` is exactly `value` (an Authorization header value), if cached. */
+  byHeader(value: string): CacheEntry | undefined;
   set(token: string, entry: CacheEntry): void;
   delete(token: string): void;
   clear(): void;
@@ -79,6 +86,14 @@ export function createTokenCache(maxEntries: number, onSize: (n: number) => void
       const entry = lru.peek(keyOf(token));
       if (entry === undefined || entry.auth.token !== token) return undefined;
       // Written only when it changes: most hits find it set, and a store would dirty a cold cache line.
+      if (entry.used !== true) entry.used = true;
+      return entry;
+    },
+    byHeader(value) {
+      // A header value that ends with its token has the token's key (keyOf reads the last characters). Two flat
+      // strings are compared: equal values always parse to the same token (see extractWith).
+      const entry = lru.peek(keyOf(value));
+      if (entry === undefined || entry.header !== value) return undefined;
       if (entry.used !== true) entry.used = true;
       return entry;
     },
