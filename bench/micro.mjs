@@ -191,8 +191,15 @@ async function buildCases(inputs, tg) {
         modes: ['seq'],
         setup: async () => {
           const v = await warmed();
-          // What an adapter hands the core: a request view with the Authorization header.
-          const reqs = new Map(rotation.map((t) => [t, { headers: { host: '127.0.0.1', authorization: `Bearer ${t}` }, rawHeaders: ['Host', '127.0.0.1', 'Authorization', `Bearer ${t}`], method: 'GET', url: '/' }]));
+          // What an adapter hands the core: a request view with the Authorization header, a string of its own (as each
+          // HTTP request brings). The cache keeps the header value a token first came in: that first request is a
+          // separate copy, so every timed hit compares the whole value, as in a server, not one string with itself.
+          const request = (t) => {
+            const value = Buffer.from(`Bearer ${t}`, 'latin1').toString('latin1');
+            return { headers: { host: '127.0.0.1', authorization: value }, rawHeaders: ['Host', '127.0.0.1', 'Authorization', value], method: 'GET', url: '/' };
+          };
+          for (const t of rotation) await v.verifyRequest(request(t));
+          const reqs = new Map(rotation.map((t) => [t, request(t)]));
           return { fn: (t) => v.verifyRequest(reqs.get(t) ?? { headers: { authorization: `Bearer ${t}` }, method: 'GET', url: '/' }), close: () => v.close() };
         },
       });
