@@ -36,14 +36,13 @@ class PendingObservations implements HistogramSlot {
   sum = 0;
   count = 0;
   /**
-   * The bounds as `observe` reads them. A typed array, not the frozen array: V8 left indexed reads of a frozen array
-   * to its generic keyed-load builtin here, ~50 ns of a ~350 ns cache hit (two observations per hit).
+   * `bounds`: the histogram's bucket bounds, shared by its slots. A typed array, not a frozen array: V8 left indexed
+   * reads of a frozen array to its generic keyed-load builtin in `observe`, ~50 ns of a ~350 ns cache hit (two
+   * observations per hit).
    */
-  private readonly search: Float64Array;
-  constructor(readonly labels: Labels, readonly bounds: readonly number[]) {
+  constructor(readonly labels: Labels, readonly bounds: Float64Array) {
     // One slot per bucket plus one for values above the last bound (they only count in +Inf).
     this.counts = new Float64Array(bounds.length + 1);
-    this.search = Float64Array.from(bounds);
   }
   clear(): void {
     this.counts.fill(0);
@@ -52,7 +51,7 @@ class PendingObservations implements HistogramSlot {
   }
   observe(value: number): void {
     if (!Number.isFinite(value)) return;
-    const bounds = this.search;
+    const bounds = this.bounds;
     let i = 0;
     while (i < bounds.length && value > bounds[i]!) i++;
     this.counts[i]!++;
@@ -67,7 +66,7 @@ interface Deferred<S> {
 }
 
 const counters = new WeakMap<object, Deferred<PendingCount>>();
-const histograms = new WeakMap<object, Deferred<PendingObservations> & { readonly bounds: readonly number[] }>();
+const histograms = new WeakMap<object, Deferred<PendingObservations> & { readonly bounds: Float64Array }>();
 
 // The label set in the metric's own label order (prom-client renders labels in object order), and its key.
 function normalise(labelNames: readonly string[], labels: Labels): { labels: Labels; key: string } {
@@ -172,7 +171,7 @@ export function deferredHistogram<L extends string>(config: { name: string; help
       }
     },
   });
-  histograms.set(histogram, { slots, labelNames: config.labelNames, bounds: Object.freeze([...config.buckets]) });
+  histograms.set(histogram, { slots, labelNames: config.labelNames, bounds: Float64Array.from(config.buckets) });
   alsoOnReset(histogram, () => {
     for (const slot of slots.values()) slot.clear();
   });
