@@ -23,7 +23,6 @@ export function parseArgs(argv) {
   return out;
 }
 
-/** Median of a list of numbers (NaN for an empty list). */
 /**
  * The process that represents a variant or case run in several processes: the one with the lowest median CPU.
  * One rule for every row of both benchmarks (floor, bare, tokenguard, peers): start-up state makes some processes
@@ -42,6 +41,7 @@ export function bestProcess(processes, cpuOf) {
  */
 export const TIMED_NODE_ARGS = ['--no-memory-reducer'];
 
+/** Median of a list of numbers (NaN for an empty list). */
 export function median(xs) {
   const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
   if (v.length === 0) return NaN;
