@@ -105,6 +105,9 @@ function httpPlan(tg, adapters, settings) {
     ...diag(fw),
     ...(MODE === 'full' || args.diagnose ? [pristine] : []),
     { id: 'node:crypto floor guard', guard: 'floor', alg: 'RS256', kind: 'floor', replicas: settings.replicas },
+    // The floor guard behind the least a verified-token cache does: the yardstick of the cached rows (full runs
+    // and --diagnose only: quick mode keeps to its 3 minutes).
+    ...(MODE === 'full' || args.diagnose ? [{ id: 'node:crypto floor guard, cached', guard: 'floor-cached', alg: 'RS256', kind: 'floor-cached', replicas: settings.replicas }] : []),
     ...(fw === 'express' && settings.extraAlgs ? ['ES256', 'EdDSA'].map((alg) => ({ id: `node:crypto floor guard ${alg}`, guard: 'floor', alg, kind: 'floor', replicas: settings.replicas })) : []),
   ];
   return {
