@@ -15,6 +15,7 @@ let stopProfiler;
 /**
  * The node:crypto floor as a guard: Bearer header, split, base64url + JSON.parse, crypto.verify with a ready
  * KeyObject, then exp/iss/aud. What any verifier must do per request; the uncached target compares with it.
+ * For the `floor-cached` guard it comes behind {@link cachedFloor}.
  */
 async function floorGuard(cfg) {
   const { createPublicKey, verify } = await import('node:crypto');
@@ -42,8 +43,8 @@ async function floorGuard(cfg) {
 }
 
 /**
- * The least a verified-token cache does in front of the floor guard (the yardstick of the cached targets, as the
- * floor guard is the uncached one's): a hit is an Authorization value verified before, found by its last 16
+ * The least a verified-token cache does in front of the floor guard (the yardstick of the cached rows, as the
+ * floor guard is the uncached target's): a hit is an Authorization value verified before, found by its last 16
  * characters and confirmed by comparing the whole value, whose exp has not passed. No metrics, no revocation, no
  * key-set check, no bound on its size (the bench sends 1,000 valid tokens).
  */

@@ -101,13 +101,14 @@ function httpPlan(tg, adapters, settings) {
   const peer = (id, keySource) => ({ id: keySource === 'pem' ? `${id} (PEM given directly)` : id, guard: id, alg: 'RS256', kind: 'peer', keySource });
   // Diagnostic: bare with only its framework loaded (every other server process loads the same module set first).
   const pristine = { id: 'bare, nothing else loaded (diagnostic)', guard: 'bare-pristine', alg: 'RS256', kind: 'diag', preload: false };
+  // Rows of full runs and --diagnose only: quick mode keeps to its 3 minutes.
+  const thorough = MODE === 'full' || args.diagnose;
   const floors = (fw) => [
     ...diag(fw),
-    ...(MODE === 'full' || args.diagnose ? [pristine] : []),
+    ...(thorough ? [pristine] : []),
     { id: 'node:crypto floor guard', guard: 'floor', alg: 'RS256', kind: 'floor', replicas: settings.replicas },
-    // The floor guard behind the least a verified-token cache does: the yardstick of the cached rows (full runs
-    // and --diagnose only: quick mode keeps to its 3 minutes).
-    ...(MODE === 'full' || args.diagnose ? [{ id: 'node:crypto floor guard, cached', guard: 'floor-cached', alg: 'RS256', kind: 'floor-cached', replicas: settings.replicas }] : []),
+    // The floor guard behind the least a verified-token cache does: the yardstick of the cached rows.
+    ...(thorough ? [{ id: 'node:crypto floor guard, cached', guard: 'floor-cached', alg: 'RS256', kind: 'floor-cached', replicas: settings.replicas }] : []),
     ...(fw === 'express' && settings.extraAlgs ? ['ES256', 'EdDSA'].map((alg) => ({ id: `node:crypto floor guard ${alg}`, guard: 'floor', alg, kind: 'floor', replicas: settings.replicas })) : []),
   ];
   return {

@@ -250,8 +250,9 @@ export function extractToken(req: RequestLike, options: ExtractOptions = {}): st
  * and told the header token (see {@link KnownTokens}). A header token returned alone is then **not**
  * character-checked here: the caller must check it with {@link isB64Token} when it fails verification, and answer
  * {@link malformedHeader} instead. Every token that fails the check also fails `splitJws` (a character outside
- * strict base64url and '.'), before any key lookup, so the answers are the same; a valid token (nearly every one) skips the ~0.4 µs check. With a query or body
- * token beside it, or an error in reading those, the header token is checked here first, as `extractToken` does.
+ * strict base64url and '.'), before any key lookup, so the answers are the same; a valid token (nearly every one)
+ * skips the ~0.4 µs check. With a query or body token beside it, or an error in reading those, the header token is
+ * checked here first, as `extractToken` does.
  * `queryFromUrl`: the caller knows `req.query` is parsed from `req.url` (an Express 5 getter that costs ~1 µs),
  * so it is not read when the URL has no query string. Same results and errors as `extractToken`.
  */
