@@ -362,13 +362,12 @@ async function floodBench(ctx, settings) {
     const err = (await sanity(ready.port, ctx.tokens.RS256[0])) ?? (await rejects(ready.port, { kind: 'tg' }, ctx.forged));
     if (err) return { available: false, reason: err };
     await prime(url, ctx.tokens.RS256);
+    // The random-kid stream: 10 connections at a fixed overall rate.
+    const floodRun = (duration) => loadRun(flood, url, ctx.floodTokens, duration, { connections: 10, overallRate: settings.rate });
     // Warm-up: both kinds of request, so neither condition's first rounds carry the JIT's warm-up. Session 9's
     // runs (1 s of valid load only) had the quiet rounds of one process climb by 25% from first to last.
     if (settings.warm > 0) {
-      await Promise.all([
-        ask(flood, { type: 'run', url, tokens: ctx.floodTokens, connections: 10, duration: settings.warm, overallRate: settings.rate }, (settings.warm + 30) * 1000, 'done'),
-        loadRun(load, url, ctx.tokens.RS256, settings.warm),
-      ]);
+      await Promise.all([floodRun(settings.warm), loadRun(load, url, ctx.tokens.RS256, settings.warm)]);
     }
     const samples = { quiet: [], flood: [] };
     const floodStatus = {};
@@ -382,10 +381,10 @@ async function floodBench(ctx, settings) {
           continue;
         }
         const hits0 = ctx.jwks.hits();
-        const f = ask(flood, { type: 'run', url, tokens: ctx.floodTokens, connections: 10, duration: settings.duration + 0.5, overallRate: settings.rate }, (settings.duration + 30) * 1000, 'done');
+        const f = floodRun(settings.duration + 0.5);
         await sleep(200);
         samples.flood.push(await measured(server, load, url, ctx.tokens.RS256, settings.duration));
-        const fr = (await f).result;
+        const fr = await f;
         jwksFetches += ctx.jwks.hits() - hits0;
         floodSent += fr.total;
         floodSeconds += fr.seconds;
@@ -395,7 +394,7 @@ async function floodBench(ctx, settings) {
     // The server's own CPU per rejected random-kid request: the flood stream alone, at the same rate.
     const fm0 = await ask(server, { type: 'mark' });
     const hitsAlone = ctx.jwks.hits();
-    const alone = (await ask(flood, { type: 'run', url, tokens: ctx.floodTokens, connections: 10, duration: settings.duration, overallRate: settings.rate }, (settings.duration + 30) * 1000, 'done')).result;
+    const alone = await floodRun(settings.duration);
     const fm1 = await ask(server, { type: 'mark' });
     const quiet = median(samples.quiet.map((x) => x.reqPerSec));
     const withFlood = median(samples.flood.map((x) => x.reqPerSec));
