@@ -8,6 +8,7 @@
 //          --note="<text>" (added to the top of RESULTS.md, e.g. "measured under load")
 //          --frameworks=express,fastify,koa (HTTP: only these)
 //          --diagnose (diagnostic middlewares: async no-op everywhere; on Express core-direct and a sync-hit sketch)   --duration=S --rounds=N --warm=S --replicas=N --deadline=S (try-outs)
+//          --variants=bare,floor-cached,tg-cached (HTTP try-outs: only the variants of these kinds)   --rotation=N (try-outs: N distinct tokens in rotation, default 1,000)
 //          --profile | --no-profile (one more run per bare/floor/tokenguard server under the V8 profiler, summaries
 //          in the report; default on in full mode, off in quick mode)
 import { writeFileSync } from 'node:fs';
@@ -36,7 +37,8 @@ const OUT = args.out ? String(args.out) : join(BENCH_DIR, 'RESULTS.md');
 const CONNECTIONS = 50;
 // Server profiles: on by default in full mode (3 s runs after the timed rounds), opt-in with --profile.
 const PROFILE = Boolean(args.profile) || (MODE === 'full' && !args['no-profile']);
-const ROTATION = 1_000;
+const ROTATION = args.rotation === undefined ? 1_000 : Number(args.rotation);
+if (!Number.isInteger(ROTATION) || ROTATION < 1) throw new Error('--rotation must be a positive integer');
 const log = (...a) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}]`, ...a);
 
 installCleanup();
@@ -111,11 +113,18 @@ function httpPlan(tg, adapters, settings) {
     ...(thorough ? [{ id: 'node:crypto floor guard, cached', guard: 'floor-cached', alg: 'RS256', kind: 'floor-cached', replicas: settings.replicas }] : []),
     ...(fw === 'express' && settings.extraAlgs ? ['ES256', 'EdDSA'].map((alg) => ({ id: `node:crypto floor guard ${alg}`, guard: 'floor', alg, kind: 'floor', replicas: settings.replicas })) : []),
   ];
-  return {
+  const plan = {
     express: [bare(), ...floors('express'), ...tgVariants('express'), peer('express-oauth2-jwt-bearer', 'jwks'), peer('express-jwt + jwks-rsa', 'jwks'), peer('express-jwt', 'pem')],
     fastify: [bare(), ...floors('fastify'), ...tgVariants('fastify'), peer('@fastify/jwt + get-jwks', 'jwks'), peer('@fastify/jwt', 'pem')],
     koa: [bare(), ...floors('koa'), ...tgVariants('koa'), peer('koa-jwt + jwks-rsa', 'jwks'), peer('koa-jwt', 'pem')],
   };
+  if (args.variants === undefined) return plan;
+  // A try-out of a few variants (e.g. bare against tokenguard cached, with more replicas): the kinds named.
+  const kinds = String(args.variants).split(',');
+  const known = new Set(Object.values(plan).flatMap((variants) => variants.map((v) => v.kind)));
+  const unknown = kinds.filter((k) => !known.has(k));
+  if (unknown.length > 0) throw new Error(`--variants: no variant of kind ${unknown.join(', ')} in this plan (kinds: ${[...known].join(', ')})`);
+  return Object.fromEntries(Object.entries(plan).map(([fw, variants]) => [fw, variants.filter((v) => kinds.includes(v.kind))]));
 }
 
 const statusOf = async (port, auth) => {
