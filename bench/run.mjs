@@ -113,10 +113,12 @@ function httpPlan(tg, adapters, settings) {
     ...(thorough ? [{ id: 'node:crypto floor guard, cached', guard: 'floor-cached', alg: 'RS256', kind: 'floor-cached', replicas: settings.replicas }] : []),
     ...(fw === 'express' && settings.extraAlgs ? ['ES256', 'EdDSA'].map((alg) => ({ id: `node:crypto floor guard ${alg}`, guard: 'floor', alg, kind: 'floor', replicas: settings.replicas })) : []),
   ];
+  // The PEM rows are information, not a target: quick mode leaves them out (it keeps to its 3 minutes).
+  const pemPeer = (id) => (thorough ? [peer(id, 'pem')] : []);
   const plan = {
-    express: [bare(), ...floors('express'), ...tgVariants('express'), peer('express-oauth2-jwt-bearer', 'jwks'), peer('express-jwt + jwks-rsa', 'jwks'), peer('express-jwt', 'pem')],
-    fastify: [bare(), ...floors('fastify'), ...tgVariants('fastify'), peer('@fastify/jwt + get-jwks', 'jwks'), peer('@fastify/jwt', 'pem')],
-    koa: [bare(), ...floors('koa'), ...tgVariants('koa'), peer('koa-jwt + jwks-rsa', 'jwks'), peer('koa-jwt', 'pem')],
+    express: [bare(), ...floors('express'), ...tgVariants('express'), peer('express-oauth2-jwt-bearer', 'jwks'), peer('express-jwt + jwks-rsa', 'jwks'), ...pemPeer('express-jwt')],
+    fastify: [bare(), ...floors('fastify'), ...tgVariants('fastify'), peer('@fastify/jwt + get-jwks', 'jwks'), ...pemPeer('@fastify/jwt')],
+    koa: [bare(), ...floors('koa'), ...tgVariants('koa'), peer('koa-jwt + jwks-rsa', 'jwks'), ...pemPeer('koa-jwt')],
   };
   if (args.variants === undefined) return plan;
   // A try-out of a few variants (e.g. bare against tokenguard cached, with more replicas): the kinds named.
