@@ -221,6 +221,10 @@ export function createTokenProvider(options: TokenProviderOptions): TokenProvide
         status: e.status, error: e.error, errorDescription: e.errorDescription, attempts: 0, retryAfter: e.retryAfter, retryable: e.retryable, cause: e, expiredAt: e.expiredAt,
       });
     }
+    const fetched = await refresh();
+    if (Date.now() < fetched.usableUntil) return fetched.token;
+    // A token that arrived with little life left (a whole-second exp) ran out while this call waited for it (a busy
+    // event loop): fetch once more rather than hand out a token that is already expired.
     return (await refresh()).token;
   }
 
