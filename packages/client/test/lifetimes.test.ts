@@ -47,6 +47,50 @@ describe('short lifetimes', () => {
   });
 });
 
+describe('a token that runs out while getToken() waits for it', () => {
+  afterEach(() => {
+    jest.restoreAllMocks();
+  });
+
+  it('is never handed out: getToken() fetches once more and returns the fresh token', async () => {
+    // The clock (the endpoint's and the client's: one process) jumps 2.5 s forward between the client's check of
+    // a just-fetched 2 s token ("expires on arrival"?) and the hand-out to the waiting call, as a busy event loop
+    // can do to a token with a few ms left. The jump happens inside the token.fetched event, which comes between.
+    ep.setDefault({ kind: 'ok', ttl: 2 });
+    let offset = 0;
+    const realNow = Date.now.bind(Date);
+    jest.spyOn(Date, 'now').mockImplementation(() => realNow() + offset);
+    const events: TokenEvent[] = [];
+    const tokens = make({
+      onEvent: (e) => {
+        events.push(e);
+        if (e.type === 'token.fetched' && offset === 0) offset = 2500;
+      },
+    });
+    const waiting = await Promise.all([tokens.getToken(), tokens.getToken()]);
+    expect(ep.issued).toHaveLength(2);
+    expect(events.filter((e) => e.type === 'token.fetched')).toHaveLength(2);
+    // both waiting calls got the second token, which is valid on the (jumped) clock; the first one never left
+    for (const token of waiting) {
+      expect(token).toBe(ep.issued[1]);
+      expect(decodeJwt(token).exp! * 1000).toBeGreaterThan(Date.now());
+    }
+    expect(decodeJwt(ep.issued[0]!).exp! * 1000).toBeLessThanOrEqual(Date.now());
+  });
+
+  it('is fetched again at most once: a clock that overtakes every fetched token still ends the call after two fetches', async () => {
+    ep.setDefault({ kind: 'ok', ttl: 2 });
+    let offset = 0;
+    const realNow = Date.now.bind(Date);
+    jest.spyOn(Date, 'now').mockImplementation(() => realNow() + offset);
+    // every fetched token is overtaken by the clock at once: getToken() must still end after two fetches
+    const tokens = make({ onEvent: (e) => void (e.type === 'token.fetched' && (offset += 2500)) });
+    const token = await tokens.getToken();
+    expect(ep.issued).toHaveLength(2);
+    expect(token).toBe(ep.issued[1]);
+  });
+});
+
 describe('a failed background refresh keeps serving the current token until its own expiry', () => {
   it('serves, reports, then rejects once the token has expired, then recovers', async () => {
     // A 4 s JWT (its whole-second exp leaves 3-4 s of real life) refreshed at 20%: the failed refresh is over
