@@ -39,21 +39,23 @@ export const DEFAULT_SCOPE_CLAIMS = Object.freeze(['scope', 'scp']);
  * @example parseScopes({ scope: 'orders:read orders:write' }) // Set { 'orders:read', 'orders:write' }
  */
 export function parseScopes(claims: Record<string, unknown>, scopeClaims: readonly string[] = DEFAULT_SCOPE_CLAIMS, scopes: Set<string> = new Set<string>()): Set<string> {
-  for (const name of scopeClaims) {
-    const value = own(claims, name);
-    if (value === undefined) continue;
-    if (typeof value === 'string') {
-      addSpaceDelimited(value, scopes);
-    } else if (Array.isArray(value) && name !== 'scope') {
-      for (const part of value) {
-        if (typeof part !== 'string') throw new TokenError('claim_invalid', DESCRIPTIONS.claim);
-        if (part !== '') scopes.add(part);
-      }
-    } else {
-      throw new TokenError('claim_invalid', DESCRIPTIONS.claim);
-    }
-  }
+  for (const name of scopeClaims) addScopeClaim(name, own(claims, name), scopes);
   return scopes;
+}
+
+/** Adds the scopes of one scope claim's value (undefined: the claim is absent) as {@link parseScopes} reads them. */
+export function addScopeClaim(name: string, value: unknown, scopes: Set<string>): void {
+  if (value === undefined) return;
+  if (typeof value === 'string') {
+    addSpaceDelimited(value, scopes);
+  } else if (Array.isArray(value) && name !== 'scope') {
+    for (const part of value) {
+      if (typeof part !== 'string') throw new TokenError('claim_invalid', DESCRIPTIONS.claim);
+      if (part !== '') scopes.add(part);
+    }
+  } else {
+    throw new TokenError('claim_invalid', DESCRIPTIONS.claim);
+  }
 }
 
 function normalise(required: string | readonly string[]): readonly string[] {

@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { jwtVerify, type ProtectedHeaderParameters } from 'jose';
 import { TokenError, type TokenErrorCode } from './errors.js';
 import { extractWith, isB64Token, malformedHeader, TRANSPORT, type ExtractOptions, type KnownTokens } from './extract-token.js';
-import { checkClaims, checkPredicate } from './lib/claims.js';
+import { checkClaims, checkPredicate, registeredClaims, type RegisteredClaims } from './lib/claims.js';
 import { HeaderMemo, own, splitJws, type SplitJws } from './lib/decode.js';
 import { assertKeyFits, verifySegments } from './lib/fast-verify.js';
 import { fingerprint } from './lib/fingerprint.js';
@@ -12,7 +12,7 @@ import { DESCRIPTIONS, mapError } from './lib/map-error.js';
 import { validateOptions, type IssuerSetup, type Settings } from './lib/options.js';
 import type { Telemetry } from './lib/telemetry.js';
 import { createTokenCache, type CacheEntry, type TokenCache } from './lib/token-cache.js';
-import { parseScopes } from './scopes.js';
+import { addScopeClaim, parseScopes } from './scopes.js';
 import { createTelemetry } from './telemetry.js';
 import type { AuditEvent, AuthInfo, IssuerHealth, RequestLike, TokenClaims, TokenVerifier, VerifierOptions, VerifyContext } from './types.js';
 
@@ -191,8 +191,8 @@ export function verifierOf(auth: unknown): TokenVerifier | undefined {
   return VerifiedAuth.verifierOf(auth);
 }
 
-function buildAuth(token: string, header: Record<string, unknown>, payload: Record<string, unknown>, issuer: string, scopes: ScopeSet, exp: number, verifier: TokenVerifier): AuthInfo {
-  const { subject, clientId } = verifiedFields(payload);
+function buildAuth(token: string, header: Record<string, unknown>, payload: Record<string, unknown>, claims: RegisteredClaims, issuer: string, scopes: ScopeSet, exp: number, verifier: TokenVerifier): AuthInfo {
+  const { subject, clientId } = verifiedFields(claims);
   return new VerifiedAuth(
     token,
     deepFreeze(header) as unknown as ProtectedHeaderParameters,
@@ -223,12 +223,9 @@ interface Verified {
   jti?: string;
 }
 
-function verifiedFields(payload: Readonly<Record<string, unknown>>): Verified {
+function verifiedFields(claims: RegisteredClaims): Verified {
   const out: Verified = {};
-  const sub = own(payload, 'sub');
-  const cid = own(payload, 'client_id');
-  const azp = own(payload, 'azp');
-  const jti = own(payload, 'jti');
+  const { sub, client_id: cid, azp, jti } = claims;
   if (typeof sub === 'string') out.subject = sub;
   if (typeof cid === 'string') out.clientId = cid;
   else if (typeof azp === 'string') out.clientId = azp;
@@ -239,6 +236,8 @@ function verifiedFields(payload: Readonly<Record<string, unknown>>): Verified {
 /** What the checks before the key lookup found (see `precheck`). */
 interface Prechecked {
   d: SplitJws;
+  /** The payload's registered claims, own properties only (read before the signature is checked, trusted after). */
+  claims: RegisteredClaims;
   alg: string;
   kid: string | undefined;
   issuer: Issuer;
@@ -316,6 +315,8 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
   const auditing = telemetry.auditing !== false;
   const noEvent: EventFields = {};
   const rules = s.rules;
+  // The default scope claims are read from the registered claims (see `registeredClaims`), others by name.
+  const defaultScopeClaims = s.scopeClaims.length === 2 && s.scopeClaims[0] === 'scope' && s.scopeClaims[1] === 'scp';
   const headerMemo = new HeaderMemo();
   const joseRequired = ['exp', ...(rules.strict ? ['iat', 'sub', 'client_id', 'jti'] : [])];
   const revocation = s.revocation;
@@ -339,7 +340,7 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
       event = { code: e.code };
       if (info.issuer !== undefined) event.issuer = info.issuer;
       if (typeof info.kid === 'string' && SAFE_KID.test(info.kid)) event.kid = info.kid;
-      if (info.verified !== undefined) Object.assign(event, verifiedFields(info.verified));
+      if (info.verified !== undefined) Object.assign(event, verifiedFields(registeredClaims(info.verified)));
       if (typeof info.token === 'string' && info.token.length > 0 && info.token.length <= s.maxTokenLength) event.fingerprint = fingerprint(info.token);
       event = contextual(event, context);
     }
@@ -431,12 +432,13 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
     info.kid = kid;
     // The unverified `iss` only picks which configured issuer's keys to try: an unknown one is refused
     // before any key lookup, and no URL is ever derived from the token.
-    const iss = own(payload, 'iss');
+    const claims = registeredClaims(payload);
+    const iss = claims.iss;
     const issuer = typeof iss === 'string' ? issuers.get(iss) : undefined;
     if (issuer === undefined) reject('issuer_invalid', DESCRIPTIONS.issuer);
     info.issuer = issuer.setup.issuer;
     if (!issuer.algorithms.has(alg)) reject('alg_not_allowed', DESCRIPTIONS.alg);
-    return { d, alg, kid, issuer };
+    return { d, claims, alg, kid, issuer };
   }
 
   async function joseVerify(token: string, key: ResolvedKey, alg: string, issuer: string, payload: Record<string, unknown>, info: AttemptInfo): Promise<void> {
@@ -504,7 +506,7 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
     if (verifySegments(alg, key, d.signingInput, d.signatureSegment, false) !== true) reject('signature_invalid', DESCRIPTIONS.signature);
     info.verified = d.payload;
     const nowSeconds = nowMs / 1000;
-    const exp = checkClaims(d.header, d.payload, issuer.setup.issuer, rules, nowSeconds);
+    const exp = checkClaims(d.header, d.payload, pre.claims, issuer.setup.issuer, rules, nowSeconds);
     return passedEntry(token, pre, key, exp, nowSeconds);
   }
 
@@ -547,22 +549,27 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
       info.verified = payload;
     }
     const nowSeconds = (offloaded ? Date.now() : nowMs) / 1000;
-    const exp = checkClaims(header, payload, issuer.setup.issuer, rules, nowSeconds);
-    if (s.predicate !== undefined) await checkPredicate(s.predicate, payload as TokenClaims);
+    const exp = checkClaims(header, payload, pre.claims, issuer.setup.issuer, rules, nowSeconds);
+    // Frozen before the user's predicate sees it: the claims, scopes and subject of the AuthInfo are the signed ones.
+    if (s.predicate !== undefined) await checkPredicate(s.predicate, deepFreeze(payload) as TokenClaims);
     return passedEntry(token, pre, key, exp, nowSeconds);
   }
 
   /** The end of an uncached verification: scopes, the revocation check (synchronous when the store is), the entry. */
   function passedEntry(token: string, pre: Prechecked, key: ResolvedKey, exp: number, nowSeconds: number): Passed | Promise<Passed> {
-    const { d, kid, issuer } = pre;
+    const { d, claims, kid, issuer } = pre;
     const { header, payload } = d;
     const scopes = new ScopeSet();
-    parseScopes(payload, s.scopeClaims, scopes);
-    const jtiClaim = own(payload, 'jti');
-    const jti = typeof jtiClaim === 'string' ? jtiClaim : undefined;
+    if (defaultScopeClaims) {
+      addScopeClaim('scope', claims.scope, scopes);
+      addScopeClaim('scp', claims.scp, scopes);
+    } else {
+      parseScopes(payload, s.scopeClaims, scopes);
+    }
+    const jti = typeof claims.jti === 'string' ? claims.jti : undefined;
     const settle = (revoked: boolean): Passed => {
       if (revoked) reject('token_revoked', DESCRIPTIONS.revoked);
-      const auth = buildAuth(token, header, payload, issuer.setup.issuer, scopes, exp, verifier);
+      const auth = buildAuth(token, header, payload, claims, issuer.setup.issuer, scopes, exp, verifier);
       // buildAuth froze the header in place: later tokens with the same header segment reuse it.
       if (!d.headerRemembered) headerMemo.remember(d.headerSegment, header);
       const event: EventFields = auditing ? { issuer: auth.issuer, subject: auth.subject, clientId: auth.clientId, jti, kid, fingerprint: auth.fingerprint } : noEvent;

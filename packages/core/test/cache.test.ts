@@ -3,7 +3,7 @@
  * sets (a JWKS served over HTTP for key removal) and a real prom-client registry read back as text.
  */
 import { Registry } from 'prom-client';
-import { createMemoryRevocationStore, createTokenVerifier, TokenError, type AuditEvent, type RevocationStore, type Telemetry, type TokenVerifier } from '@tokenguard/core';
+import { createMemoryRevocationStore, createTokenVerifier, TokenError, type AuditEvent, type RevocationStore, type Telemetry, type TokenClaims, type TokenVerifier } from '@tokenguard/core';
 import { jwks, makeKey, signToken, type TestKey } from '../../../test/helpers/keys';
 import { jsonServer } from '../../../test/helpers/http';
 import { parseProm, sample } from '../../../test/helpers/prom';
@@ -340,6 +340,30 @@ describe('claim rules', () => {
     for (const engine of ['node', 'jose'] as const) {
       const v = make({ ...extra, engine });
       expect(await codeOf(v.verify(await tok(claims as Record<string, unknown>)))).toBe(expected);
+      await v.close();
+    }
+  });
+
+  it('a claims predicate cannot change what the AuthInfo says: it sees the signed claims, frozen', async () => {
+    for (const engine of ['node', 'jose'] as const) {
+      let frozen: boolean | undefined;
+      const v = make({
+        engine,
+        claims: (c: TokenClaims) => {
+          frozen = Object.isFrozen(c);
+          try {
+            Object.assign(c, { scope: 'admin', sub: 'root' });
+          } catch {
+            // a frozen object refuses the write (strict mode): the predicate still answers
+          }
+          return true;
+        },
+      });
+      const auth = await v.verify(await tok({ scope: 'read', sub: 'svc' }));
+      expect(frozen).toBe(true);
+      expect([...auth.scopes]).toEqual(['read']);
+      expect(auth.subject).toBe('svc');
+      expect(auth.claims.scope).toBe('read');
       await v.close();
     }
   });

@@ -257,6 +257,25 @@ describe.each([['node', false], ['node', true], ['jose', false]] as const)('host
     expect(hasScopes(auth, 'admin')).toBe(false);
   });
 
+  it('a polluted Object.prototype never supplies a claim the token lacks', async () => {
+    // Names another bug in the process could have planted on Object.prototype: reads of the token's claims must
+    // still see only the token's own properties (the verifier's fast reads fall back to hasOwnProperty).
+    const planted: Record<string, unknown> = { sub: 'root', scope: 'admin', scp: ['admin'], client_id: 'root-client', jti: 'planted', exp: now() + 600, cnf: { jkt: 'x' } };
+    for (const [name, value] of Object.entries(planted)) Object.defineProperty(Object.prototype, name, { value, configurable: true, writable: true, enumerable: false });
+    try {
+      const { exp: _exp, ...noExp } = base();
+      expect(await outcome(verifier.verify(signParts(ctx.rsa, { alg: 'RS256', kid: ctx.rsa.kid }, noExp)))).toBe('claim_invalid 401');
+      const auth = await verifier.verify(signParts(ctx.rsa, { alg: 'RS256', kid: ctx.rsa.kid }, `{"iss":"${ISS}","aud":"${AUD}","iat":${now()},"exp":${now() + 60}}`));
+      expect(auth.subject).toBeUndefined();
+      expect(auth.clientId).toBeUndefined();
+      expect(auth.scopes.size).toBe(0);
+      expect(hasScopes(auth, 'admin')).toBe(false);
+    } finally {
+      for (const name of Object.keys(planted)) delete (Object.prototype as Record<string, unknown>)[name];
+    }
+    expect('sub' in {}).toBe(false);
+  });
+
   it.each([
     ['read,admin'], ['read+admin'], ['read%20admin'], ['read\u00a0admin'], ['read\tadmin'], ['read\nadmin'], ['administrator'], ['ADMIN'], ['admin*'], ['read  write'], [''],
   ])('scope %j does not grant admin', async (scope) => {
