@@ -254,8 +254,8 @@ interface AttemptInfo {
   token?: unknown;
   issuer?: string;
   kid?: unknown;
-  /** The payload, set once the signature has verified: its subject, client and jti may then be reported. */
-  verified?: Readonly<Record<string, unknown>>;
+  /** The payload's registered claims, set once the signature has verified: its subject, client and jti may then be reported. */
+  verified?: RegisteredClaims;
 }
 
 /**
@@ -340,7 +340,7 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
       event = { code: e.code };
       if (info.issuer !== undefined) event.issuer = info.issuer;
       if (typeof info.kid === 'string' && SAFE_KID.test(info.kid)) event.kid = info.kid;
-      if (info.verified !== undefined) Object.assign(event, verifiedFields(registeredClaims(info.verified)));
+      if (info.verified !== undefined) Object.assign(event, verifiedFields(info.verified));
       if (typeof info.token === 'string' && info.token.length > 0 && info.token.length <= s.maxTokenLength) event.fingerprint = fingerprint(info.token);
       event = contextual(event, context);
     }
@@ -376,7 +376,7 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
 
   /** What a failed cache hit knows, for its event (built only on a rejection). */
   function hitInfo(token: string, entry: CacheEntry): AttemptInfo {
-    return { token, issuer: entry.auth.issuer, kid: entry.auth.header.kid, verified: entry.auth.claims };
+    return { token, issuer: entry.auth.issuer, kid: entry.auth.header.kid, verified: registeredClaims(entry.auth.claims) };
   }
 
   /** The end of a cache hit once the revocation state is known. */
@@ -441,7 +441,7 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
     return { d, claims, alg, kid, issuer };
   }
 
-  async function joseVerify(token: string, key: ResolvedKey, alg: string, issuer: string, payload: Record<string, unknown>, info: AttemptInfo): Promise<void> {
+  async function joseVerify(token: string, key: ResolvedKey, alg: string, issuer: string, claims: RegisteredClaims, info: AttemptInfo): Promise<void> {
     try {
       await jwtVerify(token, key.key, {
         algorithms: [alg], issuer, audience: [...rules.audiences], clockTolerance: rules.clockTolerance,
@@ -452,7 +452,7 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
     } catch (err) {
       // jose checks claims only after the signature verified.
       const code = (err as { code?: unknown } | null)?.code;
-      if (code === 'ERR_JWT_EXPIRED' || code === 'ERR_JWT_CLAIM_VALIDATION_FAILED') info.verified = payload;
+      if (code === 'ERR_JWT_EXPIRED' || code === 'ERR_JWT_CLAIM_VALIDATION_FAILED') info.verified = claims;
       throw err;
     }
   }
@@ -504,7 +504,7 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
     const { d, alg, issuer } = pre;
     assertKeyFits(alg, key);
     if (verifySegments(alg, key, d.signingInput, d.signatureSegment, false) !== true) reject('signature_invalid', DESCRIPTIONS.signature);
-    info.verified = d.payload;
+    info.verified = pre.claims;
     const nowSeconds = nowMs / 1000;
     const exp = checkClaims(d.header, d.payload, pre.claims, issuer.setup.issuer, rules, nowSeconds);
     return passedEntry(token, pre, key, exp, nowSeconds);
@@ -542,12 +542,11 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
       const ok = verifySegments(alg, key, d.signingInput, d.signatureSegment, s.offload);
       offloaded = ok !== true && ok !== false;
       if (!(ok === true || (ok !== false && (await ok)))) reject('signature_invalid', DESCRIPTIONS.signature);
-      info.verified = payload;
     } else {
-      await joseVerify(token, key, alg, issuer.setup.issuer, payload, info);
+      await joseVerify(token, key, alg, issuer.setup.issuer, pre.claims, info);
       offloaded = true;
-      info.verified = payload;
     }
+    info.verified = pre.claims;
     const nowSeconds = (offloaded ? Date.now() : nowMs) / 1000;
     const exp = checkClaims(header, payload, pre.claims, issuer.setup.issuer, rules, nowSeconds);
     // Frozen before the user's predicate sees it: the claims, scopes and subject of the AuthInfo are the signed ones.
