@@ -52,19 +52,25 @@ describe('a token that runs out while getToken() waits for it', () => {
     jest.restoreAllMocks();
   });
 
+  /** Date.now() of the endpoint and the client (one process), ahead of the real clock by `offset` ms. */
+  function shiftedClock(): { offset: number } {
+    const clock = { offset: 0 };
+    const realNow = Date.now.bind(Date);
+    jest.spyOn(Date, 'now').mockImplementation(() => realNow() + clock.offset);
+    return clock;
+  }
+
   it('is never handed out: getToken() fetches once more and returns the fresh token', async () => {
     // The clock (the endpoint's and the client's: one process) jumps 2.5 s forward between the client's check of
     // a just-fetched 2 s token ("expires on arrival"?) and the hand-out to the waiting call, as a busy event loop
     // can do to a token with a few ms left. The jump happens inside the token.fetched event, which comes between.
     ep.setDefault({ kind: 'ok', ttl: 2 });
-    let offset = 0;
-    const realNow = Date.now.bind(Date);
-    jest.spyOn(Date, 'now').mockImplementation(() => realNow() + offset);
+    const clock = shiftedClock();
     const events: TokenEvent[] = [];
     const tokens = make({
       onEvent: (e) => {
         events.push(e);
-        if (e.type === 'token.fetched' && offset === 0) offset = 2500;
+        if (e.type === 'token.fetched' && clock.offset === 0) clock.offset = 2500;
       },
     });
     const waiting = await Promise.all([tokens.getToken(), tokens.getToken()]);
@@ -80,11 +86,9 @@ describe('a token that runs out while getToken() waits for it', () => {
 
   it('is fetched again at most once: a clock that overtakes every fetched token still ends the call after two fetches', async () => {
     ep.setDefault({ kind: 'ok', ttl: 2 });
-    let offset = 0;
-    const realNow = Date.now.bind(Date);
-    jest.spyOn(Date, 'now').mockImplementation(() => realNow() + offset);
+    const clock = shiftedClock();
     // every fetched token is overtaken by the clock at once: getToken() must still end after two fetches
-    const tokens = make({ onEvent: (e) => void (e.type === 'token.fetched' && (offset += 2500)) });
+    const tokens = make({ onEvent: (e) => void (e.type === 'token.fetched' && (clock.offset += 2500)) });
     const token = await tokens.getToken();
     expect(ep.issued).toHaveLength(2);
     expect(token).toBe(ep.issued[1]);
