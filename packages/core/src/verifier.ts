@@ -419,8 +419,8 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
   function precheck(token: unknown, info: AttemptInfo): Prechecked {
     const d = splitJws(token, s.maxTokenLength, headerMemo);
     const { header, payload } = d;
-    const alg = own(header, 'alg') as string;
-    const kid = own(header, 'kid') as string | undefined;
+    const alg = d.fields.alg as string;
+    const kid = d.fields.kid as string | undefined;
     // A remembered header belongs to a token that verified: it passed these checks already.
     if (!d.headerRemembered) {
       if (alg === undefined) reject('token_malformed', DESCRIPTIONS.header);
@@ -506,7 +506,7 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
     if (verifySegments(alg, key, d.signingInput, d.signatureSegment, false) !== true) reject('signature_invalid', DESCRIPTIONS.signature);
     info.verified = pre.claims;
     const nowSeconds = nowMs / 1000;
-    const exp = checkClaims(d.header, d.payload, pre.claims, issuer.setup.issuer, rules, nowSeconds);
+    const exp = checkClaims(d.fields.typ, d.payload, pre.claims, issuer.setup.issuer, rules, nowSeconds);
     return passedEntry(token, pre, key, exp, nowSeconds);
   }
 
@@ -526,7 +526,7 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
   /** {@link checkUncached} with its waits: the key lookup, `offload`, the jose engine, a predicate. */
   async function checkUncachedAsync(token: string, info: AttemptInfo, pre: Prechecked, memoized: ResolvedKey | undefined, startMs: number): Promise<Passed> {
     const { d, alg, kid, issuer } = pre;
-    const { header, payload } = d;
+    const { payload } = d;
     // The clock is read again after any wait (a key-set fetch, the thread pool, jose).
     let offloaded: boolean;
     let nowMs = startMs;
@@ -548,7 +548,7 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
     }
     info.verified = pre.claims;
     const nowSeconds = (offloaded ? Date.now() : nowMs) / 1000;
-    const exp = checkClaims(header, payload, pre.claims, issuer.setup.issuer, rules, nowSeconds);
+    const exp = checkClaims(d.fields.typ, payload, pre.claims, issuer.setup.issuer, rules, nowSeconds);
     // Frozen before the user's predicate sees it: the claims, scopes and subject of the AuthInfo are the signed ones.
     if (s.predicate !== undefined) await checkPredicate(s.predicate, deepFreeze(payload) as TokenClaims);
     return passedEntry(token, pre, key, exp, nowSeconds);
@@ -570,7 +570,7 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
       if (revoked) reject('token_revoked', DESCRIPTIONS.revoked);
       const auth = buildAuth(token, header, payload, claims, issuer.setup.issuer, scopes, exp, verifier);
       // buildAuth froze the header in place: later tokens with the same header segment reuse it.
-      if (!d.headerRemembered) headerMemo.remember(d.headerSegment, header);
+      if (!d.headerRemembered) headerMemo.remember(d.headerSegment, header, d.fields);
       const event: EventFields = auditing ? { issuer: auth.issuer, subject: auth.subject, clientId: auth.clientId, jti, kid, fingerprint: auth.fingerprint } : noEvent;
       return { entry: { auth, exp, jti, key, source: issuer.source, event, used: false, header: undefined }, nowSeconds };
     };

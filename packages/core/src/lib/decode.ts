@@ -9,12 +9,29 @@ export interface SplitJws {
   readonly headerSegment: string;
   /** Whether the header came from the {@link HeaderMemo} (then it is already remembered and frozen). */
   readonly headerRemembered: boolean;
+  /** The header parameters the core reads (see {@link HeaderFields}). */
+  readonly fields: HeaderFields;
   /** The payload, a plain JSON object. */
   readonly payload: Record<string, unknown>;
   /** `base64url(header) '.' base64url(payload)`: the bytes the signature covers (ASCII). */
   readonly signingInput: string;
   /** The signature segment, checked to be base64url (decoded only when it is verified: `verifySegments`). */
   readonly signatureSegment: string;
+}
+
+/**
+ * The header parameters the core reads, each the header's own property or undefined (`__proto__` and friends never
+ * come from the prototype). Read once per header: a remembered header keeps its fields, so a token whose header
+ * segment verified before reads none of them again.
+ */
+export interface HeaderFields {
+  readonly alg: unknown;
+  readonly kid: unknown;
+  readonly typ: unknown;
+}
+
+function headerFields(header: Record<string, unknown>): HeaderFields {
+  return { alg: own(header, 'alg'), kid: own(header, 'kid'), typ: own(header, 'typ') };
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
@@ -84,27 +101,32 @@ function decodeJsonObject(segment: string): Record<string, unknown> {
  * Only a verified token's header is remembered, so a flood of forged headers cannot push the real ones out.
  */
 export class HeaderMemo {
-  private readonly map = new Map<string, Record<string, unknown>>();
+  private readonly map = new Map<string, RememberedHeader>();
   // The last hit, compared before the map: consecutive tokens usually share their header.
   private lastSegment = '';
-  private lastHeader: Record<string, unknown> | undefined;
+  private last: RememberedHeader | undefined;
   constructor(private readonly max = 32) {}
-  /** The remembered (frozen) header of this segment, if any. */
-  get(segment: string): Record<string, unknown> | undefined {
-    if (segment === this.lastSegment) return this.lastHeader;
-    const header = this.map.get(segment);
-    if (header !== undefined) {
+  /** The remembered (frozen) header of this segment and its fields, if any. */
+  get(segment: string): RememberedHeader | undefined {
+    if (segment === this.lastSegment) return this.last;
+    const remembered = this.map.get(segment);
+    if (remembered !== undefined) {
       this.lastSegment = segment;
-      this.lastHeader = header;
+      this.last = remembered;
     }
-    return header;
+    return remembered;
   }
-  /** Remembers a frozen header of a token that verified. */
-  remember(segment: string, header: Record<string, unknown>): void {
+  /** Remembers a frozen header of a token that verified, with its fields. */
+  remember(segment: string, header: Record<string, unknown>, fields: HeaderFields): void {
     if (!Object.isFrozen(header) || this.map.has(segment)) return;
     if (this.map.size >= this.max) this.map.clear();
-    this.map.set(segment, header);
+    this.map.set(segment, { header, fields });
   }
+}
+
+interface RememberedHeader {
+  readonly header: Record<string, unknown>;
+  readonly fields: HeaderFields;
 }
 
 function checkHeaderOfTwoSegments(token: string, first: number): void {
@@ -152,13 +174,13 @@ export function splitJws(token: unknown, maxLength: number, memo?: HeaderMemo): 
   if (token.includes('+') || token.includes('/')) throw malformed(MALFORMED.encoding);
   // A base64url string of length 4n+1 cannot come from any byte string.
   if (h.length % 4 === 1 || p.length % 4 === 1 || s.length % 4 === 1) throw malformed(MALFORMED.encoding);
-  let header = memo?.get(h);
-  const headerRemembered = header !== undefined;
+  const remembered = memo?.get(h);
   // The header's errors come before the payload's.
-  header ??= decodeJsonObject(h);
+  const header = remembered?.header ?? decodeJsonObject(h);
+  const fields = remembered?.fields ?? headerFields(header);
   const payload = decodeJsonObject(p);
   if (s.length > 0) decodeInto(s);
-  return { header, headerSegment: h, headerRemembered, payload, signingInput: token.slice(0, second), signatureSegment: s };
+  return { header, headerSegment: h, headerRemembered: remembered !== undefined, fields, payload, signingInput: token.slice(0, second), signatureSegment: s };
 }
 
 /** Own-property read: `__proto__`, `constructor` and friends never come from the prototype. */
