@@ -1,7 +1,7 @@
 // One HTTP server under test, started by run.mjs pinned to the server core. It receives its configuration
 // over IPC, listens on 127.0.0.1:0, and answers `mark` messages with its own CPU time and request count, so
 // server CPU per request comes from the server process itself.
-// Guards: bare | async-noop (diagnostic) | floor (node:crypto, the least any verifier does) | floor-cached (the floor behind
+// Guards: bare | async-noop, sync-noop (Express), sets-auth (Express) (diagnostics) | floor (node:crypto, the least any verifier does) | floor-cached (the floor behind
 // the least a verified-token cache does) | tokenguard | peer (express-oauth2-jwt-bearer;
 // express-jwt, @fastify/jwt, koa-jwt each with its documented JWKS companion — jwks-rsa, get-jwks — and with a PEM given directly).
 import { exitWithParent } from './lib/common.mjs';
@@ -160,6 +160,10 @@ async function expressApp(cfg) {
       next();
     });
     app.get('/', (req, res) => res.json({ ok: true, sub: req.auth?.subject ?? null }));
+  } else if (cfg.guard === 'sync-noop') {
+    // Diagnostic: the least any Express middleware costs — one more router layer that calls next() at once.
+    app.use((_req, _res, next) => next());
+    app.get('/', (_req, res) => res.json({ ok: true, sub: null }));
   } else if (cfg.guard === 'async-noop') {
     // Diagnostic: the cost of any promise-based middleware (one microtask hop, nothing verified).
     app.use((_req, _res, next) => {

@@ -7,7 +7,7 @@
 //          --only=micro,memory,http,flood   --out=<file> (default bench/RESULTS.md)   --json=<file>
 //          --note="<text>" (added to the top of RESULTS.md, e.g. "measured under load")
 //          --frameworks=express,fastify,koa (HTTP: only these)
-//          --diagnose (diagnostic middlewares: async no-op everywhere; on Express core-direct and a sync-hit sketch)   --duration=S --rounds=N --warm=S --replicas=N --deadline=S (try-outs)
+//          --diagnose (diagnostic middlewares: async no-op everywhere; on Express core-direct, a sync-hit sketch, a sync no-op and one that only sets req.auth)   --duration=S --rounds=N --warm=S --replicas=N --deadline=S (try-outs)
 //          --variants=bare,floor-cached,tg-cached (HTTP try-outs: only the variants of these kinds)   --rotation=N (try-outs: N distinct tokens in rotation, default 1,000)
 //          --profile | --no-profile (one more run per bare/floor/tokenguard server under the V8 profiler, summaries
 //          in the report; default on in full mode, off in quick mode)
@@ -93,7 +93,9 @@ function httpPlan(tg, adapters, settings) {
     const out = [{ id: 'async no-op middleware (diagnostic)', guard: 'async-noop', alg: 'RS256', kind: 'diag' }];
     if (fw === 'express' && tg.available) out.push({ id: 'core verifyRequest() in a minimal middleware (diagnostic)', guard: 'core-direct', alg: 'RS256', kind: 'diag' });
     if (fw === 'express' && tg.available) out.push({ id: 'sync cache-hit sketch (diagnostic)', guard: 'sync-hit-sketch', alg: 'RS256', kind: 'diag' });
-    // The least any Express guard costs: a synchronous middleware that only sets req.auth.
+    // The least any Express middleware costs (one more router layer, nothing read or set), and the least any
+    // Express guard costs: a synchronous middleware that only sets req.auth.
+    if (fw === 'express') out.push({ id: 'sync no-op middleware (diagnostic)', guard: 'sync-noop', alg: 'RS256', kind: 'diag', replicas: settings.replicas });
     if (fw === 'express') out.push({ id: 'sync middleware that only sets req.auth (diagnostic)', guard: 'sets-auth', alg: 'RS256', kind: 'diag', replicas: settings.replicas });
     return out;
   };
