@@ -47,6 +47,19 @@ interface Ctx {
 type Case = [name: string, build: (c: Ctx) => Promise<string> | string, expected: string];
 
 const base = (extra: Record<string, unknown> = {}) => ({ iss: ISS, aud: AUD, sub: 'svc', client_id: 'c1', iat: now(), exp: now() + 300, jti: `j${Math.random()}`, ...extra });
+/**
+ * A signed token just over the default 8,192-character cap. n more payload bytes add 4n/3 ± 1 base64url
+ * characters, so the token has 8,193–8,197 characters.
+ */
+function oneOverTheCap(key: TestKey): string {
+  const claims = base();
+  const header = { alg: 'RS256', kid: key.kid };
+  const bare = signParts(key, header, { ...claims, pad: '' }).length;
+  const token = signParts(key, header, { ...claims, pad: 'x'.repeat(Math.ceil(((8194 - bare) * 3) / 4)) });
+  if (token.length <= 8192 || token.length > 8197) throw new Error(`test token is ${token.length} characters, not just over the cap`);
+  return token;
+}
+
 const P256_N = Buffer.from('FFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551', 'hex');
 
 const structure: Case[] = [
@@ -77,7 +90,8 @@ const structure: Case[] = [
   ['duplicate alg, none last', (c) => rawToken(`{"alg":"RS256","kid":"${c.rsa.kid}","alg":"none"}`, base(), ''), 'alg_not_allowed 401'],
   ['duplicate alg, none first, forged', (c) => rawToken(`{"alg":"none","kid":"${c.rsa.kid}","alg":"RS256"}`, base(), ''), 'signature_invalid 401'],
   ['far over the length cap', (c) => rawToken({ alg: 'RS256', kid: c.rsa.kid }, { ...base(), pad: 'x'.repeat(20_000) }), 'token_malformed 401'],
-  ['one over the length cap', (c) => { const t = signParts(c.rsa, { alg: 'RS256', kid: c.rsa.kid }, { ...base(), pad: '' }); return signParts(c.rsa, { alg: 'RS256', kid: c.rsa.kid }, { ...base(), pad: 'x'.repeat(Math.ceil((8193 - t.length) * 3 / 4) + 2) }); }, 'token_malformed 401'],
+  // One claim set for both tokens: base()'s jti is `j${Math.random()}`, whose length varies by a few characters.
+  ['one over the length cap', (c) => oneOverTheCap(c.rsa), 'token_malformed 401'],
   ['deeply nested header JSON', (c) => signParts(c.rsa, `{"alg":"RS256","kid":"${c.rsa.kid}","x":${'['.repeat(2000)}${']'.repeat(2000)}}`, base()), 'accepted'],
   ['deeply nested payload JSON, forged', (c) => rawToken({ alg: 'RS256', kid: c.rsa.kid }, `{"iss":"${ISS}","x":${'['.repeat(2500)}${']'.repeat(2500)}}`), 'signature_invalid 401'],
 ];
