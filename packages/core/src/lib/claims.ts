@@ -105,9 +105,9 @@ export function registeredClaims(payload: Readonly<Record<string, unknown>>): Re
 
 /**
  * Checks the registered claims of a verified payload against the rules, in the order jose uses (issuer,
- * audience, time), so both engines give the same code. `typ` is the header's own `typ`; `claims` are the payload's {@link registeredClaims};
- * `issuer` is the configured issuer that was selected by the token's `iss`; it is compared again, exactly.
- * Throws a {@link TokenError}; returns `exp`.
+ * audience, time), so both engines give the same code. `typ` is the header's own `typ` (see `HeaderFields`);
+ * `claims` are the payload's {@link registeredClaims}; `issuer` is the configured issuer that was selected by the
+ * token's `iss`; it is compared again, exactly. Throws a {@link TokenError}; returns `exp`.
  */
 export function checkClaims(typ: unknown, payload: Record<string, unknown>, claims: RegisteredClaims, issuer: string, rules: ClaimRules, nowSeconds: number): number {
   if (rules.strict ? !isAccessTokenTyp(typ) : isOtherJwtTyp(typ)) reject('claim_invalid', DESCRIPTIONS.typ);
