@@ -7,7 +7,7 @@ import { importJWK, jwtVerify } from 'jose';
 import { createVerifier } from 'fast-jwt';
 import { Registry } from 'prom-client';
 import { parseArgs, median, bestProcess, TIMED_NODE_ARGS, cpuNow, tokenguardInfo, exitWithParent, reportAndExit, startNode, ask, stop } from './lib/common.mjs';
-import { ALGS, ISSUER, AUDIENCE, makeKey, signTokens } from './lib/tokens.mjs';
+import { ALGS, ISSUER, AUDIENCE, flat, makeKey, signTokens } from './lib/tokens.mjs';
 
 const args = parseArgs(process.argv.slice(2));
 const PRESETS = {
@@ -195,7 +195,7 @@ async function buildCases(inputs, tg) {
           // HTTP request brings). The cache keeps the header value a token first came in: that first request is a
           // separate copy, so every timed hit compares the whole value, as in a server, not one string with itself.
           const request = (t) => {
-            const value = Buffer.from(`Bearer ${t}`, 'latin1').toString('latin1');
+            const value = flat(`Bearer ${t}`);
             return { headers: { host: '127.0.0.1', authorization: value }, rawHeaders: ['Host', '127.0.0.1', 'Authorization', value], method: 'GET', url: '/' };
           };
           for (const t of rotation) await v.verifyRequest(request(t));
