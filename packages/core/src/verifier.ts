@@ -191,8 +191,8 @@ export function verifierOf(auth: unknown): TokenVerifier | undefined {
   return VerifiedAuth.verifierOf(auth);
 }
 
-function buildAuth(token: string, header: Record<string, unknown>, payload: Record<string, unknown>, claims: RegisteredClaims, issuer: string, scopes: ScopeSet, exp: number, verifier: TokenVerifier): AuthInfo {
-  const { subject, clientId } = verifiedFields(claims);
+function buildAuth(token: string, header: Record<string, unknown>, payload: Record<string, unknown>, named: Verified, issuer: string, scopes: ScopeSet, exp: number, verifier: TokenVerifier): AuthInfo {
+  const { subject, clientId } = named;
   return new VerifiedAuth(
     token,
     deepFreeze(header) as unknown as ProtectedHeaderParameters,
@@ -565,10 +565,11 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
     } else {
       parseScopes(payload, s.scopeClaims, scopes);
     }
-    const jti = typeof claims.jti === 'string' ? claims.jti : undefined;
+    const named = verifiedFields(claims);
+    const jti = named.jti;
     const settle = (revoked: boolean): Passed => {
       if (revoked) reject('token_revoked', DESCRIPTIONS.revoked);
-      const auth = buildAuth(token, header, payload, claims, issuer.setup.issuer, scopes, exp, verifier);
+      const auth = buildAuth(token, header, payload, named, issuer.setup.issuer, scopes, exp, verifier);
       // buildAuth froze the header in place: later tokens with the same header segment reuse it.
       if (!d.headerRemembered) headerMemo.remember(d.headerSegment, header, d.fields);
       const event: EventFields = auditing ? { issuer: auth.issuer, subject: auth.subject, clientId: auth.clientId, jti, kid, fingerprint: auth.fingerprint } : noEvent;
