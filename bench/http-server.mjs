@@ -330,7 +330,7 @@ process.on('message', async (msg) => {
       process.send({ type: 'stats', ...counts });
     } else if (msg.type === 'mark') {
       const cpu = process.cpuUsage();
-      process.send({ type: 'mark', cpuUs: cpu.user + cpu.system, requests, t: performance.now(), rssMiB: process.memoryUsage().rss / 2 ** 20 });
+      process.send({ type: 'mark', cpuUs: cpu.user + cpu.system, userUs: cpu.user, systemUs: cpu.system, requests, t: performance.now(), rssMiB: process.memoryUsage().rss / 2 ** 20 });
     }
   } catch (err) {
     process.send({ type: 'error', message: String(err?.message ?? err) });

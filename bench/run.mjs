@@ -13,7 +13,7 @@
 //          in the report; default on in full mode, off in quick mode)
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs, median, bestProcess, TIMED_NODE_ARGS, startNode, nextMessage, ask, stop, killAll, installCleanup, machine, sleep, tokenguardInfo, canPin, coreTimes, coreShares, SERVER_CORE, LOAD_CORE, BENCH_DIR } from './lib/common.mjs';
+import { parseArgs, median, bestProcess, bootstrapMedianDiff, TIMED_NODE_ARGS, startNode, nextMessage, ask, stop, killAll, installCleanup, machine, sleep, tokenguardInfo, canPin, coreTimes, coreShares, SERVER_CORE, LOAD_CORE, BENCH_DIR } from './lib/common.mjs';
 import { ALGS, ISSUER, AUDIENCE, makeKey, signTokens, startJwksServer } from './lib/tokens.mjs';
 import { renderReport } from './lib/report.mjs';
 
@@ -191,6 +191,10 @@ async function measured(server, load, url, tokens, duration) {
   const reqs = m1.requests - m0.requests;
   const wallUs = (m1.t - m0.t) * 1000;
   const cpuUs = m1.cpuUs - m0.cpuUs;
+  // User time is the server's JavaScript (the guard's work included); system time is mostly the kernel's TCP
+  // work for its sockets. Kept apart to show where a difference between variants lies.
+  const userPerReq = (m1.userUs - m0.userUs) / reqs;
+  const sysPerReq = (m1.systemUs - m0.systemUs) / reqs;
   // The mark-to-mark window also holds autocannon's start-up and wind-down, when the server idles: busy
   // fractions are taken over the load run itself (the server's own work happens inside it).
   const runUs = Math.min(wallUs, r.seconds * 1e6);
@@ -200,7 +204,7 @@ async function measured(server, load, url, tokens, duration) {
   const shares = coreShares(k0, k1, SERVER_CORE);
   const foreign = Math.max(0, shares.busy - cpuUs / wallUs);
   const irq = (shares.irq * wallUs) / runUs;
-  return { ...r, serverReqs: reqs, hitRatio: verified > 0 ? (st1.hit - st0.hit) / verified : NaN, cpuPerReq: cpuUs / reqs, serverBusy, foreign, irq, loadBusy: r.loadCpuUs / (r.seconds * 1e6), rssMiB: m1.rssMiB };
+  return { ...r, serverReqs: reqs, hitRatio: verified > 0 ? (st1.hit - st0.hit) / verified : NaN, cpuPerReq: cpuUs / reqs, userPerReq, sysPerReq, serverBusy, foreign, irq, loadBusy: r.loadCpuUs / (r.seconds * 1e6), rssMiB: m1.rssMiB };
 }
 
 async function httpBench(ctx, settings) {
@@ -305,6 +309,9 @@ async function httpBench(ctx, settings) {
   return { connections: CONNECTIONS, rotation: ROTATION, ...settings, frameworks, ...(PROFILE ? { profiles } : {}) };
 }
 
+/** CPU per request of every round of every process of a variant. */
+const pooledCpu = (v) => (v.instances ?? []).flatMap((i) => (i.samples ?? []).map((x) => x.cpuPerReq));
+
 /** A process's own median CPU per request over its rounds. */
 const processCpu = (inst) => median((inst.samples ?? []).map((x) => x.cpuPerReq));
 
@@ -319,7 +326,9 @@ function summarizeFramework(variants) {
     v.measured = (v.instances ?? []).filter((i) => i.samples?.length).map((inst) => ({ inst, cpu: processCpu(inst) }));
     v.best = bestProcess(v.measured, (m) => m.cpu)?.inst;
   }
-  const bare = variants.find((v) => v.kind === 'bare')?.best;
+  const bareVariant = variants.find((v) => v.kind === 'bare');
+  const bare = bareVariant?.best;
+  const barePooled = bareVariant ? pooledCpu(bareVariant) : [];
   return variants.map((v) => {
     const s = v.best?.samples ?? [];
     const row = {
@@ -335,6 +344,8 @@ function summarizeFramework(variants) {
       reqPerSec: median(s.map((x) => x.reqPerSec)),
       p99: median(s.map((x) => x.p99)),
       cpuPerReq: median(s.map((x) => x.cpuPerReq)),
+      userPerReq: median(s.map((x) => x.userPerReq)),
+      sysPerReq: median(s.map((x) => x.sysPerReq)),
       serverBusy: median(s.map((x) => x.serverBusy)),
       loadBusy: median(s.map((x) => x.loadBusy)),
       foreign: median(s.map((x) => x.foreign)),
@@ -351,6 +362,12 @@ function summarizeFramework(variants) {
       row.extraCpuPerReq = row.cpuPerReq - median(bare.samples.map((x) => x.cpuPerReq));
       row.extraPaired = median(s.map((x) => x.cpuPerReq - (bare.samples.find((b) => b.round === x.round)?.cpuPerReq ?? NaN)));
       row.vsBare = row.reqPerSec / median(bare.samples.map((x) => x.reqPerSec));
+      // The same difference from every round of every process of both variants (medians of the pooled rounds),
+      // with a bootstrap 90% interval: how far this run's rounds can place the guard's cost. It needs no choice of
+      // process, and the interval shows when a target line lies within the run's noise.
+      const pooled = pooledCpu(v);
+      row.extraPooled = median(pooled) - median(barePooled);
+      row.extraInterval = bootstrapMedianDiff(pooled, barePooled);
     }
     // Every round of every process (µs/request), for judging the noise.
     row.samples = (v.instances ?? []).filter((i) => i.samples?.length).map((i) => i.samples.map((x) => Math.round(x.cpuPerReq * 10) / 10));

@@ -12,6 +12,12 @@ const verdict = (ok) => (ok === null ? 'n/a' : ok ? '**pass**' : '**FAIL**');
 const eng = (r) => (r.engine || r.offload || r.fullCache ? ` (${[r.engine, r.offload ? 'offload' : null, r.fullCache ? 'full cache: every insert evicts' : null].filter(Boolean).join(', ')})` : '');
 const table = (head, rows) => [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
 
+/** A 90% interval `[lo, hi]` as text ('—' when unknown). */
+const interval = (iv) => (Array.isArray(iv) && iv.every(Number.isFinite) ? `${f(iv[0])} to ${f(iv[1])}` : '—');
+
+/** ` (all rounds pooled: x µs, 90% interval lo to hi)` for an HTTP row that has them, else ''. */
+const pooledText = (v) => (Number.isFinite(v.extraPooled) ? ` (all rounds pooled: ${f(v.extraPooled)} µs, 90% interval ${interval(v.extraInterval)})` : '');
+
 /** The microbenchmark row of `group` and `mode` for `alg`. */
 function microRow(micro, alg, group, mode = 'seq') {
   return micro?.rows.find((r) => r.alg === alg && r.group === group && r.mode === mode && !r.error);
@@ -56,7 +62,7 @@ function summary(res) {
         rows.push([`${fw}: tokenguard guard`, 'not measured (adapter not built or failed its sanity check)', '—', 'n/a']);
         continue;
       }
-      rows.push([`${fw}: extra server CPU per request over bare, cached (${int(http.rotation)} tokens)`, `${f(tg.extraCpuPerReq)} µs`, `≤ ${TARGETS.extraCachedUs} µs`, verdict(tg.extraCpuPerReq <= TARGETS.extraCachedUs)]);
+      rows.push([`${fw}: extra server CPU per request over bare, cached (${int(http.rotation)} tokens)`, `${f(tg.extraCpuPerReq)} µs${pooledText(tg)}`, `≤ ${TARGETS.extraCachedUs} µs`, verdict(tg.extraCpuPerReq <= TARGETS.extraCachedUs)]);
       // The target compares like with like: peers that read the same JWKS as tokenguard. A peer handed the PEM
       // directly skips key lookup altogether; its ratio is shown for information.
       const fair = peers.filter((p) => p.keySource !== 'pem');
@@ -77,7 +83,7 @@ function summary(res) {
       rows.push([`${fw}: req/s with tokenguard ÷ bare`, `${int(tg.reqPerSec)} ÷ ${int(bare?.reqPerSec)} = ${f(tg.vsBare, 2)}${why}`, `≥ ${TARGETS.reqRatio}`, bareState === 'server' ? verdict(tg.vsBare >= TARGETS.reqRatio) : 'n/a']);
       // The yardstick of the cached rows, for information: what the least verified-token cache costs in the same run.
       const cachedFloor = vs.find((v) => v.kind === 'floor-cached' && v.rounds);
-      if (cachedFloor) rows.push([`${fw}: ${cachedFloor.id} (yardstick): extra server CPU per request; req/s ÷ bare`, `${f(cachedFloor.extraCpuPerReq)} µs; ${int(cachedFloor.reqPerSec)} ÷ ${int(bare?.reqPerSec)} = ${f(cachedFloor.vsBare, 2)}`, '—', 'info']);
+      if (cachedFloor) rows.push([`${fw}: ${cachedFloor.id} (yardstick): extra server CPU per request; req/s ÷ bare`, `${f(cachedFloor.extraCpuPerReq)} µs${pooledText(cachedFloor)}; ${int(cachedFloor.reqPerSec)} ÷ ${int(bare?.reqPerSec)} = ${f(cachedFloor.vsBare, 2)}`, '—', 'info']);
       for (const u of vs.filter((v) => v.kind === 'tg-uncached' && v.rounds)) {
         const floorGuard = vs.find((v) => v.kind === 'floor' && v.alg === u.alg && v.rounds);
         const microFloor = floorUs(micro, u.alg);
@@ -149,14 +155,14 @@ function microTables(micro) {
 
 function httpTables(http) {
   const reps = http.replicas ?? 1;
-  const out = [`Settings: ${http.connections} connections, ${int(http.rotation)} distinct RS256 tokens in rotation, ${http.rounds} alternating rounds of ${http.duration} s after a ${http.warm} s warm-up per server; medians. "extra" is the median over rounds of (server CPU per request − bare's in the same round).${reps > 1 ? ` Rows marked with several *process medians* ran in ${reps} server processes each; the row shows the best process (the same rule for bare, floor, tokenguard and peers), and every process's own median CPU µs/req is listed.` : ''}`];
+  const out = [`Settings: ${http.connections} connections, ${int(http.rotation)} distinct RS256 tokens in rotation, ${http.rounds} alternating rounds of ${http.duration} s after a ${http.warm} s warm-up per server; medians. "extra" is a row's median server CPU per request minus bare's.${reps > 1 ? ` Rows marked with several *process medians* ran in ${reps} server processes each; the row shows the best process (the same rule for bare, floor, tokenguard and peers), and every process's own median CPU µs/req is listed.` : ''} *Extra, all rounds pooled* takes the medians over every round of every process of the row and of bare instead, with a bootstrap 90% interval: the range this run's rounds can place the difference in (a target line inside it is not decided by the run). *User / system* splits the row's CPU per request into the server's JavaScript (user) and the kernel's work for it (system, mostly TCP).`];
   for (const [fw, vs] of Object.entries(http.frameworks)) {
     const rows = vs.map((v) =>
       v.error
-        ? [v.id, `not measured: ${v.error}`, '', '', '', '', '', '', '', '', '', '', '']
-        : [v.id, int(v.reqPerSec), f(v.vsBare, 2), f(v.p99, 1), f(v.cpuPerReq, 1), v.kind === 'bare' ? '—' : f(v.extraCpuPerReq, 1), (v.processes ?? []).length > 1 ? v.processes.map((x) => f(x, 1)).join(' / ') : '', pct(v.hitRatio), pct(v.serverBusy), pct(v.irq), pct(v.loadBusy), pct(v.foreign), int(v.non2xx)],
+        ? [v.id, `not measured: ${v.error}`, '', '', '', '', '', '', '', '', '', '', '', '', '']
+        : [v.id, int(v.reqPerSec), f(v.vsBare, 2), f(v.p99, 1), f(v.cpuPerReq, 1), `${f(v.userPerReq, 1)} / ${f(v.sysPerReq, 1)}`, v.kind === 'bare' ? '—' : f(v.extraCpuPerReq, 1), v.kind === 'bare' ? '—' : `${f(v.extraPooled, 1)} (${interval(v.extraInterval)})`, (v.processes ?? []).length > 1 ? v.processes.map((x) => f(x, 1)).join(' / ') : '', pct(v.hitRatio), pct(v.serverBusy), pct(v.irq), pct(v.loadBusy), pct(v.foreign), int(v.non2xx)],
     );
-    out.push(`### ${fw}\n\n${table(['guard', 'req/s', '× bare', 'p99 ms', 'server CPU µs/req', 'extra µs/req', 'process medians µs/req', 'tokenguard cache hits', 'server process busy', 'softirq on server core', 'load process busy', 'others on server core', 'non-2xx/errors'], rows)}`);
+    out.push(`### ${fw}\n\n${table(['guard', 'req/s', '× bare', 'p99 ms', 'server CPU µs/req', 'user / system µs/req', 'extra µs/req', 'extra, all rounds pooled (90% interval)', 'process medians µs/req', 'tokenguard cache hits', 'server process busy', 'softirq on server core', 'load process busy', 'others on server core', 'non-2xx/errors'], rows)}`);
   }
   return out.join('\n\n');
 }

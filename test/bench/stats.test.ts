@@ -1,0 +1,54 @@
+/**
+ * The benchmark's bootstrap interval for a difference of medians (bench/lib/common.mjs `bootstrapMedianDiff`),
+ * which RESULTS.md prints beside each HTTP row's extra CPU. bench/ is plain ESM run by node, so the function is
+ * called in a node child process, as the benchmark calls it.
+ */
+import { execFile } from 'node:child_process';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+const COMMON = pathToFileURL(resolve(__dirname, '..', '..', 'bench', 'lib', 'common.mjs')).href;
+
+/** `bootstrapMedianDiff(a, b)` computed by node; NaN comes back as null (JSON). */
+function interval(a: number[], b: number[]): Promise<[number | null, number | null]> {
+  const script = `import(${JSON.stringify(COMMON)}).then((m) => process.stdout.write(JSON.stringify(m.bootstrapMedianDiff(${JSON.stringify(a)}, ${JSON.stringify(b)}))))`;
+  return new Promise((done, fail) => {
+    execFile(process.execPath, ['-e', script], { timeout: 10_000 }, (err, stdout) => (err ? fail(err) : done(JSON.parse(stdout) as [number | null, number | null])));
+  });
+}
+
+/** n values spread evenly around `centre` (±`spread`), in a scrambled order. */
+function noisy(centre: number, spread: number, n: number): number[] {
+  return Array.from({ length: n }, (_, i) => centre + spread * (((i * 7) % n) / (n - 1) - 0.5) * 2);
+}
+
+describe('bench bootstrap interval of a difference of medians', () => {
+  it('is exact when neither side varies', async () => {
+    expect(await interval([130, 130, 130, 130, 130], [120, 120, 120])).toEqual([10, 10]);
+  });
+
+  it('holds the true difference of two noisy samples, and is the same on every call (fixed seed)', async () => {
+    const a = noisy(130, 6, 15);
+    const b = noisy(122, 6, 15);
+    const [lo, hi] = (await interval(a, b)) as [number, number];
+    expect(lo).toBeLessThan(8);
+    expect(hi).toBeGreaterThan(8);
+    expect(hi - lo).toBeLessThan(12);
+    expect(await interval(a, b)).toEqual([lo, hi]);
+  });
+
+  it('includes 0 when the two samples are the same, and widens with fewer rounds', async () => {
+    const b = noisy(120, 6, 15);
+    const [lo, hi] = (await interval(b, b)) as [number, number];
+    expect(lo).toBeLessThan(0);
+    expect(hi).toBeGreaterThan(0);
+    const few = noisy(120, 6, 5);
+    const [flo, fhi] = (await interval(few, few)) as [number, number];
+    expect(fhi - flo).toBeGreaterThan(hi - lo);
+  });
+
+  it('is unknown (NaN) when a side has no finite rounds', async () => {
+    expect(await interval([], [1, 2, 3])).toEqual([null, null]);
+    expect(await interval([1, 2], [Number.NaN])).toEqual([null, null]);
+  });
+});
