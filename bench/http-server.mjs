@@ -1,9 +1,11 @@
 // One HTTP server under test, started by run.mjs pinned to the server core. It receives its configuration
 // over IPC, listens on 127.0.0.1:0, and answers `mark` messages with its own CPU time and request count, so
 // server CPU per request comes from the server process itself.
+// With `paired-config` it serves several variants from one process instead, switching between them (see `pairedServer`).
 // Guards: bare | async-noop, sync-noop (Express), sets-auth (Express) (diagnostics) | floor (node:crypto, the least any verifier does) | floor-cached (the floor behind
 // the least a verified-token cache does) | tokenguard | peer (express-oauth2-jwt-bearer;
 // express-jwt, @fastify/jwt, koa-jwt each with its documented JWKS companion — jwks-rsa, get-jwks — and with a PEM given directly).
+import { createServer } from 'node:http';
 import { exitWithParent } from './lib/common.mjs';
 import { startProfiler, summarizeProfile } from './lib/profile-summary.mjs';
 
@@ -175,6 +177,7 @@ async function expressApp(cfg) {
   } else throw new Error(`unknown express guard ${cfg.guard}`);
   // Peers' errors end here; answer 401 like a guard would (never a stack trace).
   app.use((err, _req, res, _next) => res.status(err.status ?? 401).json({ error: 'invalid_token' }));
+  if (cfg.handlerOnly) return app;
   return new Promise((resolve) => {
     const server = app.listen(0, '127.0.0.1', () => resolve(server));
   });
@@ -228,6 +231,11 @@ async function fastifyApp(cfg) {
   } else if (cfg.guard === 'bare' || cfg.guard === 'bare-pristine') {
     app.get('/', async () => ({ ok: true, sub: null }));
   } else throw new Error(`unknown fastify guard ${cfg.guard}`);
+  if (cfg.handlerOnly) {
+    // Fastify's own request handler (`fastify.routing`), once the app is ready.
+    await app.ready();
+    return app.routing;
+  }
   await app.listen({ port: 0, host: '127.0.0.1' });
   return app.server;
 }
@@ -275,12 +283,66 @@ async function koaApp(cfg) {
     app.use((ctx) => (ctx.body = { ok: true, sub: null }));
   } else throw new Error(`unknown koa guard ${cfg.guard}`);
   app.silent = true;
+  if (cfg.handlerOnly) return app.callback();
   return new Promise((resolve) => {
     const server = app.listen(0, '127.0.0.1', () => resolve(server));
   });
 }
 
 const APPS = { express: expressApp, fastify: fastifyApp, koa: koaApp };
+
+/**
+ * The paired server (see `pairedBench` in run.mjs): the apps of several variants (bare first, then guards), each
+ * built exactly as its own server process builds it, behind ONE Node HTTP server that hands every request to the
+ * app of the variant serving now (`variant`). The server itself switches `variant` every slice (`cycle`), so
+ * adjacent slices of bare and of a guard run in the same process, on the same JIT and heap state, a fraction of a
+ * second apart.
+ */
+let variant = 0;
+let handlers = [];
+
+async function pairedServer(framework, variants) {
+  const build = APPS[framework];
+  if (!build) throw new Error(`unknown framework ${framework}`);
+  for (const v of variants) handlers.push(await build({ ...v, handlerOnly: true }));
+  const server = createServer((req, res) => handlers[variant](req, res));
+  // What Fastify sets on its own server; no connection of the load generator idles that long anyway.
+  server.keepAliveTimeout = 72_000;
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+}
+
+/**
+ * Runs `slices` slices of `sliceMs`, switching `variant` to the next one (0, 1, …, n − 1, 0, …) at each
+ * boundary. At every boundary it records the server's CPU time (user and system), its request count, the time, and
+ * which variant serves the slice that starts there (`next`; −1 at the last): slice i lies between boundaries i and
+ * i + 1. Timers aim at fixed times from the start, so slices do not drift; the recorded times are the real ones.
+ */
+function cycle(sliceMs, slices) {
+  return new Promise((resolve) => {
+    const boundaries = [];
+    const start = performance.now();
+    let k = 0;
+    const boundary = (next) => {
+      const cpu = process.cpuUsage();
+      boundaries.push({ t: performance.now(), userUs: cpu.user, systemUs: cpu.system, requests, next });
+    };
+    variant = 0;
+    boundary(0);
+    const tick = () => {
+      k++;
+      if (k >= slices) {
+        boundary(-1);
+        variant = 0;
+        resolve(boundaries);
+        return;
+      }
+      variant = k % handlers.length;
+      boundary(variant);
+      setTimeout(tick, Math.max(0, start + (k + 1) * sliceMs - performance.now()));
+    };
+    setTimeout(tick, sliceMs);
+  });
+}
 
 /**
  * Every server process loads the same modules before it builds its app, whatever its guard: tokenguard, all
@@ -312,6 +374,18 @@ process.on('message', async (msg) => {
       const server = await build(msg);
       server.on('request', () => requests++);
       process.send({ type: 'ready', port: server.address().port });
+    } else if (msg.type === 'paired-config') {
+      if (msg.preload !== false) await preload();
+      const server = await pairedServer(msg.framework, msg.variants);
+      server.on('request', () => requests++);
+      process.send({ type: 'ready', port: server.address().port });
+    } else if (msg.type === 'select') {
+      if (!(Number.isInteger(msg.index) && msg.index >= 0 && msg.index < handlers.length)) throw new Error(`no variant ${msg.index}`);
+      variant = msg.index;
+      process.send({ type: 'select' });
+    } else if (msg.type === 'cycle') {
+      if (!(Number.isInteger(msg.slices) && msg.slices > 0 && msg.slices <= 100_000 && msg.sliceMs >= 10)) throw new Error('cycle: bad slices or sliceMs');
+      process.send({ type: 'cycle', boundaries: await cycle(msg.sliceMs, msg.slices) });
     } else if (msg.type === 'profile-start') {
       stopProfiler = await startProfiler(100);
       process.send({ type: 'profile-start' });

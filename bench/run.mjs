@@ -4,10 +4,12 @@
 // flood, then writes bench/RESULTS.md. Plain ESM on the built packages (`tsc -b` first), no TS runner.
 //
 // Options: --quick | --smoke (micro only, tiny; used by the CI smoke test)
-//          --only=micro,memory,http,flood   --out=<file> (default bench/RESULTS.md)   --json=<file>
+//          --only=micro,memory,http,paired,flood   --out=<file> (default bench/RESULTS.md)   --json=<file>
 //          --note="<text>" (added to the top of RESULTS.md, e.g. "measured under load")
 //          --frameworks=express,fastify,koa (HTTP: only these)
-//          --diagnose (diagnostic middlewares: async no-op everywhere; on Express core-direct, a sync-hit sketch, a sync no-op and one that only sets req.auth)   --duration=S --rounds=N --warm=S --replicas=N --deadline=S (try-outs)
+//          --diagnose (diagnostic middlewares: async no-op everywhere; on Express core-direct, a sync-hit sketch, a sync no-op and one that only sets req.auth;
+//          and the paired rounds: bare and guards in one server process, switched every 250 ms)   --duration=S --rounds=N --warm=S --replicas=N --deadline=S (try-outs)
+//          --paired-groups=control,cached,uncached --cycles=N --processes=N --slice-ms=MS --paired-warm=S (paired-round try-outs)
 //          --variants=bare,floor-cached,tg-cached (HTTP try-outs: only the variants of these kinds)   --rotation=N (try-outs: N distinct tokens in rotation, default 1,000)
 //          --profile | --no-profile (one more run per bare/floor/tokenguard server under the V8 profiler, summaries
 //          in the report; default on in full mode, off in quick mode)
@@ -16,19 +18,30 @@ import { join } from 'node:path';
 import { parseArgs, median, bestProcess, bootstrapMedianDiff, TIMED_NODE_ARGS, startNode, nextMessage, ask, stop, killAll, installCleanup, machine, sleep, tokenguardInfo, canPin, coreTimes, coreShares, SERVER_CORE, LOAD_CORE, BENCH_DIR } from './lib/common.mjs';
 import { ALGS, ISSUER, AUDIENCE, makeKey, signTokens, startJwksServer } from './lib/tokens.mjs';
 import { renderReport } from './lib/report.mjs';
+import { medianWithInterval, pairedCycles, slicesOf } from './lib/paired.mjs';
 
 const args = parseArgs(process.argv.slice(2));
 const MODE = args.smoke ? 'smoke' : args.quick ? 'quick' : 'full';
 const SETTINGS = {
   smoke: { sections: ['micro'], http: null, flood: null, memoryTokens: 0, deadlineS: 60 },
-  quick: { sections: ['micro', 'memory', 'http', 'flood'], http: { duration: 2, warm: 0, rounds: 2, replicas: 1, extraAlgs: false, allEngines: false }, flood: { duration: 2, warm: 1, rounds: 3, rate: 500 }, memoryTokens: 10_000, deadlineS: 240 },
-  full: { sections: ['micro', 'memory', 'http', 'flood'], http: { duration: 4, warm: 10, rounds: 5, replicas: 3, extraAlgs: true, allEngines: true }, flood: { duration: 6, warm: 10, rounds: 5, rate: 500 }, memoryTokens: 10_000, deadlineS: 4_200 },
+  quick: { sections: ['micro', 'memory', 'http', 'flood'], http: { duration: 2, warm: 0, rounds: 2, replicas: 1, extraAlgs: false, allEngines: false }, paired: { processes: 1, warm: 1, sliceMs: 250, cycles: 8 }, flood: { duration: 2, warm: 1, rounds: 3, rate: 500 }, memoryTokens: 10_000, deadlineS: 240 },
+  full: { sections: ['micro', 'memory', 'http', 'flood'], http: { duration: 4, warm: 10, rounds: 5, replicas: 3, extraAlgs: true, allEngines: true }, paired: { processes: 2, warm: 6, sliceMs: 250, cycles: 24 }, flood: { duration: 6, warm: 10, rounds: 5, rate: 500 }, memoryTokens: 10_000, deadlineS: 4_200 },
 }[MODE];
+// The paired rounds are a diagnostic (see pairedBench): --diagnose adds them after the HTTP rounds (full runs then
+// get 10 more minutes of deadline), --only=paired runs them alone.
+if (args.diagnose && SETTINGS.sections.includes('http')) {
+  SETTINGS.sections.splice(SETTINGS.sections.indexOf('http') + 1, 0, 'paired');
+  if (MODE === 'full') SETTINGS.deadlineS += 600;
+}
 // Overrides for trying the harness out (e.g. the full plan with tiny rounds): --duration, --rounds, --warm.
 for (const k of ['duration', 'rounds', 'warm', 'replicas']) {
   if (args[k] === undefined) continue;
   if (SETTINGS.http) SETTINGS.http[k] = Number(args[k]);
   if (SETTINGS.flood && k !== 'replicas') SETTINGS.flood[k] = Number(args[k]);
+}
+// Paired-round try-outs: --cycles=N (timed cycles per process), --processes=N, --slice-ms=MS, --paired-warm=S.
+for (const [flag, k] of [['cycles', 'cycles'], ['processes', 'processes'], ['slice-ms', 'sliceMs'], ['paired-warm', 'warm']]) {
+  if (args[flag] !== undefined && SETTINGS.paired) SETTINGS.paired[k] = Number(args[flag]);
 }
 // A try-out of the full plan in quick mode may need longer than the quick deadline: --deadline=S.
 if (args.deadline !== undefined) SETTINGS.deadlineS = Number(args.deadline);
@@ -375,6 +388,156 @@ function summarizeFramework(variants) {
   });
 }
 
+// ---------------------------------------------------------------- paired
+
+/**
+ * The paired rounds (a diagnostic, --diagnose): the apps of bare and of guards, each built as its own server process
+ * builds it, served by ONE server process that switches between them every `sliceMs` (bench/http-server.mjs,
+ * `pairedServer`), under one continuous autocannon load. Groups per framework: control (bare against itself: the
+ * method's own check), cached (bare, the least safe cache, tokenguard) and uncached (bare, the node:crypto floor
+ * guard, tokenguard with `cache: false`). Adjacent slices of one process share its start-up state and the machine's
+ * drift over seconds, the two noises of the separate-process rows (session 14, bench/README.md), so each variant's
+ * difference from bare comes with a narrow interval. It is the cost of the variant's own per-request path inside a
+ * process that runs all of them, not the difference between a process with the guard and one without: V8 compiles
+ * the shared code (node's HTTP, the framework) for all the variants at once, and the two measures differ by up to
+ * ~1 µs either way (bench/README.md, session 15). The targets are judged on the separate processes.
+ */
+function pairedGroups(tg) {
+  const engine = tg.engines[0];
+  const groups = [
+    // The method's own check: bare against itself, which should come out at 0 µs and 1.00×.
+    { id: 'control', variants: [
+      { id: 'bare', guard: 'bare', kind: 'bare' },
+      { id: 'bare again (control)', guard: 'bare', kind: 'diag' },
+    ] },
+    { id: 'cached', variants: [
+      { id: 'bare', guard: 'bare', kind: 'bare' },
+      { id: 'node:crypto floor guard, cached', guard: 'floor-cached', kind: 'floor-cached', prime: true },
+      { id: 'tokenguard', guard: 'tokenguard', kind: 'tg-cached', prime: true },
+    ] },
+    { id: 'uncached', variants: [
+      { id: 'bare', guard: 'bare', kind: 'bare' },
+      { id: 'node:crypto floor guard', guard: 'floor', kind: 'floor' },
+      { id: `tokenguard, uncached${engine ? ` (${engine})` : ''}`, guard: 'tokenguard', kind: 'tg-uncached', cache: false, engine },
+    ] },
+  ];
+  const only = args['paired-groups'] ? String(args['paired-groups']).split(',') : groups.map((g) => g.id);
+  const unknown = only.filter((id) => !groups.some((g) => g.id === id));
+  if (unknown.length > 0) throw new Error(`--paired-groups: no group ${unknown.join(', ')} (groups: ${groups.map((g) => g.id).join(', ')})`);
+  return groups.filter((g) => only.includes(g.id));
+}
+
+/** One paired server process: checked, primed, warmed up by the same cycling, then timed; its guards' rejections checked after. */
+async function pairedProcess(ctx, load, fw, group, settings) {
+  const tokens = ctx.tokens.RS256;
+  const server = startNode('http-server.mjs', [], { core: SERVER_CORE, nodeArgs: TIMED_NODE_ARGS });
+  try {
+    const variants = group.variants.map((v) => ({ guard: v.guard, alg: 'RS256', cache: v.cache, engine: v.engine, issuer: ISSUER, audience: AUDIENCE, jwksUri: ctx.jwks.url, pem: ctx.keys.RS256.pem, jwk: ctx.keys.RS256.jwk }));
+    const { port } = await ask(server, { type: 'paired-config', framework: fw, variants }, 30_000, 'ready');
+    const url = `http://127.0.0.1:${port}`;
+    for (const [index, v] of group.variants.entries()) {
+      await ask(server, { type: 'select', index });
+      const err = await sanity(port, tokens[0]);
+      if (err) throw new Error(`${v.id}: ${err}`);
+      const bad = v.prime ? await prime(url, tokens) : 0;
+      if (bad) throw new Error(`${v.id}: ${bad} of ${tokens.length} tokens refused while priming`);
+    }
+    const cycleFor = (slices) => ask(server, { type: 'cycle', sliceMs: settings.sliceMs, slices }, (slices * settings.sliceMs) / 1000 * 1000 + 30_000);
+    // Warm-up: the same cycling under the same load, not recorded.
+    if (settings.warm > 0) {
+      const warm = loadRun(load, url, tokens, settings.warm + 1);
+      await sleep(500);
+      await cycleFor(Math.max(1, Math.floor((settings.warm * 1000) / settings.sliceMs)));
+      await warm;
+    }
+    // The timed cycles, inside one load run: it starts 1 s before them (autocannon opening its connections) and
+    // ends about 1 s after. One slice more than the cycles need: the last cycle's closing bare slice.
+    const slices = settings.cycles * group.variants.length + 1;
+    const seconds = (slices * settings.sliceMs) / 1000;
+    const run = loadRun(load, url, tokens, Math.ceil(seconds + 2));
+    await sleep(1000);
+    const k0 = coreTimes();
+    const { boundaries } = await cycleFor(slices);
+    const k1 = coreTimes();
+    const r = await run;
+    // Each guard's rejections, after timing (see `rejects`): a guard that lets a missing or forged token through
+    // is not measured at all.
+    for (const [index, v] of group.variants.entries()) {
+      await ask(server, { type: 'select', index });
+      const err = await rejects(port, v, ctx.forged);
+      if (err) throw new Error(`${v.id}: ${err}`);
+    }
+    const shares = coreShares(k0, k1, SERVER_CORE);
+    return { boundaries, irq: shares.irq, loadBusy: r.loadCpuUs / (r.seconds * 1e6), failed: r.non2xx + r.errors + r.timeouts };
+  } finally {
+    await stop(server);
+  }
+}
+
+/** A group's rows from all its processes' cycles: medians over cycles, with bootstrap 90% intervals. */
+function pairedSummary(group, processes) {
+  const count = group.variants.length;
+  const perProcess = processes.map((p) => pairedCycles(slicesOf(p.boundaries), count));
+  const cycles = perProcess.flat();
+  const rows = group.variants.map((v, j) => {
+    const col = (k) => cycles.map((c) => c[j][k]);
+    const row = { id: v.id, kind: v.kind, cpuPerReq: median(col('cpu')), userPerReq: median(col('user')), sysPerReq: median(col('sys')), reqPerSec: median(col('reqPerSec')), serverBusy: median(col('busy')) };
+    if (j === 0) return row;
+    const extra = medianWithInterval(col('extra'));
+    const vsBare = medianWithInterval(col('vsBare'));
+    Object.assign(row, { extraCpuPerReq: extra.median, extraInterval: extra.interval, extraUser: median(col('extraUser')), extraSys: median(col('extraSys')), vsBare: vsBare.median, vsBareInterval: vsBare.interval, processes: perProcess.map((cs) => median(cs.map((c) => c[j].extra))) });
+    return row;
+  });
+  // The uncached target: tokenguard's extra ÷ the floor guard's, per cycle (both against the same bare slices).
+  const tgU = group.variants.findIndex((v) => v.kind === 'tg-uncached');
+  const floor = group.variants.findIndex((v) => v.kind === 'floor');
+  if (tgU > 0 && floor > 0) {
+    const ratio = medianWithInterval(cycles.map((c) => c[tgU].extra / c[floor].extra));
+    Object.assign(rows[tgU], { vsFloor: ratio.median, vsFloorInterval: ratio.interval });
+  }
+  return {
+    id: group.id,
+    cycles: cycles.length,
+    processes: processes.length,
+    irq: median(processes.map((p) => p.irq)),
+    loadBusy: median(processes.map((p) => p.loadBusy)),
+    failed: processes.reduce((a, p) => a + p.failed, 0),
+    rows,
+    // Every slice of every process, for judging the noise: [variant, requests, ms, CPU µs/request].
+    slices: processes.map((p) => slicesOf(p.boundaries).map((x) => [x.variant, x.reqs, Math.round(x.ms * 10) / 10, Math.round(x.cpuPerReq * 100) / 100])),
+  };
+}
+
+async function pairedBench(ctx, settings) {
+  if (!ctx.tg.available) return { available: false, reason: ctx.tg.reason ?? 'tokenguard not built' };
+  const load = startNode('load.mjs', [], { core: LOAD_CORE });
+  await nextMessage(load, 'ready');
+  const frameworks = {};
+  try {
+    const only = args.frameworks ? String(args.frameworks).split(',') : ['express', 'fastify', 'koa'];
+    for (const fw of only.filter((x) => ctx.adapters[x])) {
+      frameworks[fw] = [];
+      for (const group of pairedGroups(ctx.tg)) {
+        log(`paired: ${fw} ${group.id} (${group.variants.map((v) => v.id).join(' | ')}) ×${settings.processes}`);
+        const processes = [];
+        let error = null;
+        for (let p = 0; p < settings.processes && !error; p++) {
+          try {
+            processes.push(await pairedProcess(ctx, load, fw, group, settings));
+          } catch (err) {
+            error = String(err?.message ?? err);
+            log(`  not measured: ${error}`);
+          }
+        }
+        frameworks[fw].push(error ? { id: group.id, error } : pairedSummary(group, processes));
+      }
+    }
+  } finally {
+    await stop(load);
+  }
+  return { available: true, ...settings, connections: CONNECTIONS, rotation: ROTATION, frameworks };
+}
+
 // ---------------------------------------------------------------- flood
 
 /** The facts of one timed round kept in the JSON output (for judging noise). */
@@ -483,7 +646,7 @@ async function main() {
     log('memory: heap growth of the verified-token cache');
     results.memory = await runChild('memory.mjs', [`--tokens=${SETTINGS.memoryTokens}`], { nodeArgs: ['--expose-gc'], timeoutMs: 120_000 });
   }
-  if (sections.includes('http') || sections.includes('flood')) {
+  if (sections.includes('http') || sections.includes('paired') || sections.includes('flood')) {
     log('keys, tokens and JWKS server');
     const keys = {};
     for (const alg of ALGS) keys[alg] = await makeKey(alg);
@@ -496,6 +659,10 @@ async function main() {
     const ctx = { tg, adapters, keys, tokens, forged, floodTokens, jwks };
     try {
       if (sections.includes('http')) results.http = await httpBench(ctx, SETTINGS.http);
+      if (sections.includes('paired')) {
+        log('paired: bare and guards in one server process, switched every slice');
+        results.paired = await pairedBench(ctx, SETTINGS.paired);
+      }
       if (sections.includes('flood')) {
         log('flood: unknown-kid flood');
         results.flood = await floodBench(ctx, SETTINGS.flood);

@@ -97,6 +97,20 @@ function summary(res) {
       }
     }
   }
+  // The paired rounds (--diagnose) beside the verdicts, for information: the same differences inside one process.
+  for (const [fw, groups] of Object.entries(res.paired?.available ? res.paired.frameworks : {})) {
+    const row = (kind) => groups.flatMap((g) => g.rows ?? []).find((r) => r.kind === kind);
+    const tg = row('tg-cached');
+    const yard = row('floor-cached');
+    const tgU = row('tg-uncached');
+    const control = groups.find((g) => g.id === 'control')?.rows?.[1];
+    const parts = [];
+    if (tg) parts.push(`tokenguard extra ${ratioText(tg.extraCpuPerReq, tg.extraInterval)} µs, req/s ÷ bare ${ratioText(tg.vsBare, tg.vsBareInterval)}`);
+    if (yard) parts.push(`the least safe cache ${ratioText(yard.extraCpuPerReq, yard.extraInterval)} µs, ${f(yard.vsBare, 2)}`);
+    if (tgU && Number.isFinite(tgU.vsFloor)) parts.push(`uncached ÷ floor guard ${ratioText(tgU.vsFloor, tgU.vsFloorInterval)}`);
+    if (control) parts.push(`control (bare against itself) ${ratioText(control.extraCpuPerReq, control.extraInterval)} µs`);
+    if (parts.length) rows.push([`${fw}: paired rounds, bare and guards in one process (diagnostic)`, parts.join('; '), '—', 'info']);
+  }
   if (memory) {
     if (memory.available) {
       rows.push([`heap growth with ${int(memory.tokens)} cached RS256 tokens (after gc)`, `${f(memory.growth10kMiB)} MiB (${int(memory.bytesPerEntry)} B/entry)`, `≤ ${TARGETS.heapMiB} MB`, verdict(memory.growth10kMiB * 1.048576 <= TARGETS.heapMiB)]);
@@ -167,6 +181,35 @@ function httpTables(http) {
   return out.join('\n\n');
 }
 
+/** A ratio with its 90% interval, e.g. `0.91 (0.90 to 0.92)`. */
+const ratioText = (x, iv) => `${f(x, 2)} (${Array.isArray(iv) && iv.every(Number.isFinite) ? `${f(iv[0], 2)} to ${f(iv[1], 2)}` : '—'})`;
+
+function pairedTables(paired) {
+  const out = [`Settings: ${paired.processes} server process${paired.processes === 1 ? '' : 'es'} per group, each serving the group's variants one at a time, switched every ${paired.sliceMs} ms by the server itself (bare, then each guard, then bare again: a cycle), under one continuous autocannon load (${paired.connections} connections, ${int(paired.rotation)} RS256 tokens) after a ${paired.warm} s warm-up of the same cycling; ${paired.cycles} timed cycles per process. Each guard's slice is compared with bare interpolated between the bare slice before it and the one after; medians over all cycles of all processes, bootstrap 90% intervals. Server CPU is the process's own (user + system); its split is not shown, since the kernel apportions it between the two by clock ticks, too coarse for slices this short. *Per process* lists each process's own median extra. The *control* group serves bare against itself (the method's own check: 0 µs and 1.00× expected). These figures are the cost of each variant's own path inside one process that runs them all: V8 compiles the shared code (node's HTTP, the framework) for all of them at once, so they may differ from the separate-process rows above by up to ~1 µs either way (bench/README.md). The targets are judged on the separate processes.`];
+  for (const [fw, groups] of Object.entries(paired.frameworks)) {
+    const rows = [];
+    for (const g of groups) {
+      if (g.error) {
+        rows.push([g.id, `not measured: ${g.error}`, '', '', '', '']);
+        continue;
+      }
+      for (const r of g.rows) {
+        const isBare = r.kind === 'bare';
+        rows.push([
+          `${g.id}: ${r.id}`,
+          f(r.cpuPerReq, 1),
+          isBare ? '—' : ratioText(r.extraCpuPerReq, r.extraInterval),
+          isBare ? '—' : ratioText(r.vsBare, r.vsBareInterval),
+          Number.isFinite(r.vsFloor) ? ratioText(r.vsFloor, r.vsFloorInterval) : '',
+          isBare ? `${g.cycles} cycles; server ${pct(r.serverBusy)} busy, softirq ${pct(g.irq)}, load ${pct(g.loadBusy)}${g.failed ? `, ${int(g.failed)} non-2xx/errors` : ''}` : (r.processes ?? []).map((x) => f(x, 2)).join(' / '),
+        ]);
+      }
+    }
+    out.push(`### ${fw} (paired)\n\n${table(['group: variant', 'server CPU µs/req', 'extra µs/req (90% interval)', 'req/s ÷ bare (90% interval)', 'extra ÷ floor guard\'s (90% interval)', 'per process: extra µs/req'], rows)}`);
+  }
+  return out.join('\n\n');
+}
+
 /** Renders the whole RESULTS.md. */
 export function renderReport(res) {
   const m = res.machine;
@@ -188,6 +231,8 @@ export function renderReport(res) {
   const answers = findings(res);
   if (answers) parts.push(`## Findings (computed from this run)\n\n${answers}`);
   if (res.http) parts.push(`## HTTP: bare vs tokenguard vs peers\n\n${httpTables(res.http)}`);
+  if (res.paired?.available) parts.push(`## Paired rounds: bare and guards in one server process (--diagnose)\n\n${pairedTables(res.paired)}`);
+  else if (res.paired) parts.push(`## Paired rounds\n\nNot run: ${res.paired.reason}.`);
   if (res.coreProfiles?.length) {
     parts.push(['## Where the time goes inside the core (bench/profile.mjs)', 'The V8 sampling profiler on the measured loop only; µs per operation apportioned from the CPU time measured without the profiler.', ...res.coreProfiles.map((p) => p.markdown)].join('\n\n'));
   }
