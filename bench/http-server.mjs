@@ -384,6 +384,7 @@ process.on('message', async (msg) => {
       variant = msg.index;
       process.send({ type: 'select' });
     } else if (msg.type === 'cycle') {
+      if (handlers.length === 0) throw new Error('cycle: not a paired server (paired-config first)');
       if (!(Number.isInteger(msg.slices) && msg.slices > 0 && msg.slices <= 100_000 && msg.sliceMs >= 10)) throw new Error('cycle: bad slices or sliceMs');
       process.send({ type: 'cycle', boundaries: await cycle(msg.sliceMs, msg.slices) });
     } else if (msg.type === 'profile-start') {
