@@ -442,7 +442,7 @@ async function pairedProcess(ctx, load, fw, group, settings) {
       const bad = v.prime ? await prime(url, tokens) : 0;
       if (bad) throw new Error(`${v.id}: ${bad} of ${tokens.length} tokens refused while priming`);
     }
-    const cycleFor = (slices) => ask(server, { type: 'cycle', sliceMs: settings.sliceMs, slices }, (slices * settings.sliceMs) / 1000 * 1000 + 30_000);
+    const cycleFor = (slices) => ask(server, { type: 'cycle', sliceMs: settings.sliceMs, slices }, slices * settings.sliceMs + 30_000);
     // Warm-up: the same cycling under the same load, not recorded.
     if (settings.warm > 0) {
       const warm = loadRun(load, url, tokens, settings.warm + 1);
