@@ -365,20 +365,22 @@ async function preload() {
   }
 }
 
+/** A listening server under test: its requests are counted (see `mark`, `cycle`), and run.mjs is told its port. */
+function announce(server) {
+  server.on('request', () => requests++);
+  process.send({ type: 'ready', port: server.address().port });
+}
+
 process.on('message', async (msg) => {
   try {
     if (msg.type === 'config') {
       const build = APPS[msg.framework];
       if (!build) throw new Error(`unknown framework ${msg.framework}`);
       if (msg.preload !== false) await preload();
-      const server = await build(msg);
-      server.on('request', () => requests++);
-      process.send({ type: 'ready', port: server.address().port });
+      announce(await build(msg));
     } else if (msg.type === 'paired-config') {
       if (msg.preload !== false) await preload();
-      const server = await pairedServer(msg.framework, msg.variants);
-      server.on('request', () => requests++);
-      process.send({ type: 'ready', port: server.address().port });
+      announce(await pairedServer(msg.framework, msg.variants));
     } else if (msg.type === 'select') {
       if (!(Number.isInteger(msg.index) && msg.index >= 0 && msg.index < handlers.length)) throw new Error(`no variant ${msg.index}`);
       variant = msg.index;

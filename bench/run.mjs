@@ -477,15 +477,16 @@ async function pairedProcess(ctx, load, fw, group, settings) {
 /** A group's rows from all its processes' cycles: medians over cycles, with bootstrap 90% intervals. */
 function pairedSummary(group, processes) {
   const count = group.variants.length;
-  const perProcess = processes.map((p) => pairedCycles(slicesOf(p.boundaries), count));
+  const sliced = processes.map((p) => slicesOf(p.boundaries));
+  const perProcess = sliced.map((slices) => pairedCycles(slices, count));
   const cycles = perProcess.flat();
   const rows = group.variants.map((v, j) => {
     const col = (k) => cycles.map((c) => c[j][k]);
-    const row = { id: v.id, kind: v.kind, cpuPerReq: median(col('cpu')), userPerReq: median(col('user')), sysPerReq: median(col('sys')), reqPerSec: median(col('reqPerSec')), serverBusy: median(col('busy')) };
+    const row = { id: v.id, kind: v.kind, cpuPerReq: median(col('cpu')), reqPerSec: median(col('reqPerSec')), serverBusy: median(col('busy')) };
     if (j === 0) return row;
     const extra = medianWithInterval(col('extra'));
     const vsBare = medianWithInterval(col('vsBare'));
-    Object.assign(row, { extraCpuPerReq: extra.median, extraInterval: extra.interval, extraUser: median(col('extraUser')), extraSys: median(col('extraSys')), vsBare: vsBare.median, vsBareInterval: vsBare.interval, processes: perProcess.map((cs) => median(cs.map((c) => c[j].extra))) });
+    Object.assign(row, { extraCpuPerReq: extra.median, extraInterval: extra.interval, vsBare: vsBare.median, vsBareInterval: vsBare.interval, processes: perProcess.map((cs) => median(cs.map((c) => c[j].extra))) });
     return row;
   });
   // The uncached target: tokenguard's extra ÷ the floor guard's, per cycle (both against the same bare slices).
@@ -504,7 +505,7 @@ function pairedSummary(group, processes) {
     failed: processes.reduce((a, p) => a + p.failed, 0),
     rows,
     // Every slice of every process, for judging the noise: [variant, requests, ms, CPU µs/request].
-    slices: processes.map((p) => slicesOf(p.boundaries).map((x) => [x.variant, x.reqs, Math.round(x.ms * 10) / 10, Math.round(x.cpuPerReq * 100) / 100])),
+    slices: sliced.map((slices) => slices.map((x) => [x.variant, x.reqs, Math.round(x.ms * 10) / 10, Math.round(x.cpuPerReq * 100) / 100])),
   };
 }
 

@@ -4,8 +4,9 @@ import { median, bootstrapMedianDiff } from './common.mjs';
 
 /**
  * The slices between consecutive boundaries (`{ t, userUs, systemUs, requests, next }`, as the paired server
- * records them): which variant served each slice, its requests, its length, CPU per request (user + system, and
- * each), requests per second and the server process's busy fraction.
+ * records them): which variant served each slice, its requests, its length, CPU per request (user + system; not
+ * split, since the kernel apportions the two by clock ticks, too coarse for slices this short), requests per second
+ * and the server process's busy fraction.
  */
 export function slicesOf(boundaries) {
   const out = [];
@@ -14,9 +15,8 @@ export function slicesOf(boundaries) {
     const b = boundaries[i + 1];
     const reqs = b.requests - a.requests;
     const ms = b.t - a.t;
-    const user = b.userUs - a.userUs;
-    const sys = b.systemUs - a.systemUs;
-    out.push({ variant: a.next, reqs, ms, cpuPerReq: (user + sys) / reqs, userPerReq: user / reqs, sysPerReq: sys / reqs, reqPerSec: reqs / (ms / 1000), busy: (user + sys) / (ms * 1000) });
+    const cpu = b.userUs + b.systemUs - a.userUs - a.systemUs;
+    out.push({ variant: a.next, reqs, ms, cpuPerReq: cpu / reqs, reqPerSec: reqs / (ms / 1000), busy: cpu / (ms * 1000) });
   }
   return out;
 }
@@ -26,8 +26,8 @@ export function slicesOf(boundaries) {
  * slice against bare interpolated between the bare slice before it and the one after, by position (variant j of
  * `count` lies j/count of the way), so a drift of the machine that is linear over the cycle cancels. A cycle with
  * a slice out of order or without requests is skipped.
- * Fields per variant j (index 0 is bare itself): `cpu`, `reqPerSec`, `user`, `sys` of the slice, and `extra`,
- * `extraUser`, `extraSys` (µs/request over bare) and `vsBare` (req/s ÷ bare's).
+ * Fields per variant j (index 0 is bare itself): `cpu`, `reqPerSec` and `busy` of the slice, `extra` (µs/request
+ * over bare) and `vsBare` (req/s ÷ bare's).
  */
 export function pairedCycles(slices, count) {
   const cycles = [];
@@ -41,7 +41,7 @@ export function pairedCycles(slices, count) {
       run.map((s, j) => {
         const w = j / count;
         const at = (k) => (1 - w) * a[k] + w * b[k];
-        return { cpu: s.cpuPerReq, reqPerSec: s.reqPerSec, user: s.userPerReq, sys: s.sysPerReq, busy: s.busy, extra: s.cpuPerReq - at('cpuPerReq'), extraUser: s.userPerReq - at('userPerReq'), extraSys: s.sysPerReq - at('sysPerReq'), vsBare: s.reqPerSec / at('reqPerSec') };
+        return { cpu: s.cpuPerReq, reqPerSec: s.reqPerSec, busy: s.busy, extra: s.cpuPerReq - at('cpuPerReq'), vsBare: s.reqPerSec / at('reqPerSec') };
       }),
     );
   }

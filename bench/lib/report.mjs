@@ -12,8 +12,8 @@ const verdict = (ok) => (ok === null ? 'n/a' : ok ? '**pass**' : '**FAIL**');
 const eng = (r) => (r.engine || r.offload || r.fullCache ? ` (${[r.engine, r.offload ? 'offload' : null, r.fullCache ? 'full cache: every insert evicts' : null].filter(Boolean).join(', ')})` : '');
 const table = (head, rows) => [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
 
-/** A 90% interval `[lo, hi]` as text ('—' when unknown). */
-const interval = (iv) => (Array.isArray(iv) && iv.every(Number.isFinite) ? `${f(iv[0])} to ${f(iv[1])}` : '—');
+/** A 90% interval `[lo, hi]` as text with `d` decimals ('—' when unknown). */
+const interval = (iv, d = 1) => (Array.isArray(iv) && iv.every(Number.isFinite) ? `${f(iv[0], d)} to ${f(iv[1], d)}` : '—');
 
 /** ` (all rounds pooled: x µs, 90% interval lo to hi)` for an HTTP row that has them, else ''. */
 const pooledText = (v) => (Number.isFinite(v.extraPooled) ? ` (all rounds pooled: ${f(v.extraPooled)} µs, 90% interval ${interval(v.extraInterval)})` : '');
@@ -182,7 +182,7 @@ function httpTables(http) {
 }
 
 /** A ratio with its 90% interval, e.g. `0.91 (0.90 to 0.92)`. */
-const ratioText = (x, iv) => `${f(x, 2)} (${Array.isArray(iv) && iv.every(Number.isFinite) ? `${f(iv[0], 2)} to ${f(iv[1], 2)}` : '—'})`;
+const ratioText = (x, iv) => `${f(x, 2)} (${interval(iv, 2)})`;
 
 function pairedTables(paired) {
   const out = [`Settings: ${paired.processes} server process${paired.processes === 1 ? '' : 'es'} per group, each serving the group's variants one at a time, switched every ${paired.sliceMs} ms by the server itself (bare, then each guard, then bare again: a cycle), under one continuous autocannon load (${paired.connections} connections, ${int(paired.rotation)} RS256 tokens) after a ${paired.warm} s warm-up of the same cycling; ${paired.cycles} timed cycles per process. Each guard's slice is compared with bare interpolated between the bare slice before it and the one after; medians over all cycles of all processes, bootstrap 90% intervals. Server CPU is the process's own (user + system); its split is not shown, since the kernel apportions it between the two by clock ticks, too coarse for slices this short. *Per process* lists each process's own median extra. The *control* group serves bare against itself (the method's own check: 0 µs and 1.00× expected). These figures are the cost of each variant's own path inside one process that runs them all: V8 compiles the shared code (node's HTTP, the framework) for all of them at once, so they may differ from the separate-process rows above by up to ~1 µs either way (bench/README.md). The targets are judged on the separate processes.`];
