@@ -128,3 +128,68 @@ describe('deferred counter', () => {
     expect((await foreign.get()).values[0]?.value).toBe(1);
   });
 });
+
+describe('two copies of the core in one process (two installed versions, or a bundled and an installed one)', () => {
+  type DeferredModule = typeof import('../src/lib/deferred-metrics');
+  type CoreModule = typeof import('@tokenguard/core');
+
+  async function otherCopy<T>(load: () => Promise<T>): Promise<T> {
+    let copy: T | undefined;
+    await jest.isolateModulesAsync(async () => {
+      copy = await load();
+    });
+    return copy!;
+  }
+
+  it("hands the other copy the same slots for a metric this one created, not prom-client's children", async () => {
+    const other = await otherCopy<DeferredModule>(() => import('../src/lib/deferred-metrics'));
+    expect(other.counterSlot).not.toBe(counterSlot); // really a second module instance
+    const reg = new Registry();
+    const counter = deferredCounter({ name: 'c_total', help: 'c', labelNames: ['outcome'], registers: [reg] });
+    const hist = deferredHistogram({ name: 'h_seconds', help: 'h', labelNames: ['cache'], buckets: [0.001, 1], registers: [reg] });
+    const mine = counterSlot(counter, { outcome: 'accepted' });
+    expect(other.counterSlot(counter, { outcome: 'accepted' })).toBe(mine);
+    expect(other.histogramSlot(hist, { cache: 'hit' })).toBe(histogramSlot(hist, { cache: 'hit' }));
+
+    // Updates through either copy, and a label set only the other copy has asked for, are each rendered once.
+    mine.inc();
+    other.counterSlot(counter, { outcome: 'accepted' }).inc();
+    other.counterSlot(counter, { outcome: 'rejected' }).inc();
+    histogramSlot(hist, { cache: 'hit' }).observe(0.0005);
+    other.histogramSlot(hist, { cache: 'hit' }).observe(0.5);
+    other.histogramSlot(hist, { cache: 'miss' }).observe(2);
+    const text = await reg.metrics();
+    expect(text).toContain('c_total{outcome="accepted"} 2');
+    expect(text).toContain('c_total{outcome="rejected"} 1');
+    expect(text).toContain('h_seconds_bucket{le="0.001",cache="hit"} 1');
+    expect(text).toContain('h_seconds_bucket{le="1",cache="hit"} 2');
+    expect(text).toContain('h_seconds_count{cache="hit"} 2');
+    expect(text).toContain('h_seconds_bucket{le="1",cache="miss"} 0');
+    expect(text).toContain('h_seconds_count{cache="miss"} 1');
+    // Nothing is folded twice by a second scrape.
+    expect(await reg.metrics()).toBe(text);
+  });
+
+  it('counts every verification of two core copies sharing one registry exactly once', async () => {
+    const core = await import('@tokenguard/core');
+    const other = await otherCopy<CoreModule>(() => import('@tokenguard/core'));
+    expect(other.createTelemetry).not.toBe(core.createTelemetry);
+    const registry = new Registry();
+    const issuer = 'https://idp.example.com/';
+    const first = core.createTelemetry({ issuers: [issuer], metrics: { registry } });
+    const second = other.createTelemetry({ issuers: [issuer], metrics: { registry } });
+    const hit = (seconds: number) => ({ issuer, cache: 'hit' as const, seconds, remainingSeconds: 240, event: {} });
+    for (let i = 0; i < 3; i++) first.accepted(hit(2e-6));
+    for (let i = 0; i < 4; i++) second.accepted(hit(3e-6));
+    second.rejected({ issuer, code: 'token_expired', cache: 'hit', seconds: 2e-6, event: {} });
+    const samples = parseProm(await registry.metrics()).samples;
+    const value = (name: string, labels: Record<string, string>) =>
+      samples.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
+    expect(value('tokenguard_validations_total', { issuer, outcome: 'accepted' })).toBe(7);
+    expect(value('tokenguard_validations_total', { issuer, outcome: 'rejected' })).toBe(1);
+    expect(value('tokenguard_rejections_total', { reason: 'token_expired' })).toBe(1);
+    expect(value('tokenguard_verify_duration_seconds_count', { cache: 'hit' })).toBe(8);
+    expect(value('tokenguard_verify_duration_seconds_bucket', { cache: 'hit', le: '0.000005' })).toBe(8);
+    expect(value('tokenguard_token_remaining_lifetime_seconds_count', { issuer })).toBe(7);
+  });
+});

@@ -65,8 +65,24 @@ interface Deferred<S> {
   readonly labelNames: readonly string[];
 }
 
-const counters = new WeakMap<object, Deferred<PendingCount>>();
-const histograms = new WeakMap<object, Deferred<PendingObservations> & { readonly bounds: Float64Array }>();
+/** The slots of every deferred metric, by metric object: what `counterSlot` and `histogramSlot` look up. */
+interface DeferredState {
+  readonly counters: WeakMap<object, Deferred<PendingCount>>;
+  readonly histograms: WeakMap<object, Deferred<PendingObservations> & { readonly bounds: Float64Array }>;
+}
+
+/**
+ * Kept on the global object under a registered symbol, so every copy of this module in the process shares it. Two
+ * copies of `@tokenguard/core` (two versions installed side by side, or a bundled and an installed one) share a
+ * registry's metrics by name (see `reuseOrCreate` in metrics.ts); with module-local maps the copy that did not
+ * create them got prom-client's own children, which hash their labels on every update: +2.5 µs per cache hit in a
+ * Fastify server (bench/README.md, session 16). The key carries the slot protocol's version (the fields `collect`
+ * reads: `n` and `labels`; `counts`, `sum`, `count`, `bounds` and `clear()`): a copy with another protocol must use
+ * another key, and then falls back to prom-client's children (correct, only slower).
+ */
+const SHARED = Symbol.for('tokenguard.deferred-metrics.v1');
+const shared = ((globalThis as { [SHARED]?: DeferredState })[SHARED] ??= { counters: new WeakMap(), histograms: new WeakMap() });
+const { counters, histograms } = shared;
 
 // The label set in the metric's own label order (prom-client renders labels in object order), and its key.
 function normalise(labelNames: readonly string[], labels: Labels): { labels: Labels; key: string } {
