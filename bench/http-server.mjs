@@ -3,9 +3,11 @@
 // server CPU per request comes from the server process itself.
 // With `paired-config` it serves several variants from one process instead, switching between them (see `pairedServer`).
 // Guards: bare | async-noop, sync-noop (Express), sets-auth (Express) (diagnostics) | floor (node:crypto, the least any verifier does) | floor-cached (the floor behind
-// the least a verified-token cache does) | tokenguard | peer (express-oauth2-jwt-bearer;
+// the least a verified-token cache does) | tokenguard | tokenguard-baseline (the snapshot bench/baseline.mjs made) | peer (express-oauth2-jwt-bearer;
 // express-jwt, @fastify/jwt, koa-jwt each with its documented JWKS companion — jwks-rsa, get-jwks — and with a PEM given directly).
 import { createServer } from 'node:http';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { exitWithParent } from './lib/common.mjs';
 import { startProfiler, summarizeProfile } from './lib/profile-summary.mjs';
 
@@ -78,12 +80,21 @@ async function tgOptions(cfg) {
   };
 }
 
+const isTokenguard = (cfg) => cfg.guard === 'tokenguard' || cfg.guard === 'tokenguard-baseline';
+
+/** The framework's tokenguard adapter: this build's, or for `tokenguard-baseline` the snapshot's in `cfg.baselineDir`. */
+function adapter(cfg, fw) {
+  if (cfg.guard !== 'tokenguard-baseline') return import(`@tokenguard/${fw}`);
+  if (typeof cfg.baselineDir !== 'string') throw new Error('tokenguard-baseline: no baselineDir');
+  return import(pathToFileURL(join(cfg.baselineDir, fw, 'dist', 'index.js')).href);
+}
+
 async function expressApp(cfg) {
   const { default: express } = await import('express');
   const app = express();
   app.disable('x-powered-by');
-  if (cfg.guard === 'tokenguard') {
-    const { tokenGuard } = await import('@tokenguard/express');
+  if (isTokenguard(cfg)) {
+    const { tokenGuard } = await adapter(cfg, 'express');
     app.use(tokenGuard(await tgOptions(cfg)));
     app.get('/', (req, res) => res.json({ ok: true, sub: req.auth?.subject ?? null }));
   } else if (cfg.guard === 'express-oauth2-jwt-bearer') {
@@ -186,8 +197,8 @@ async function expressApp(cfg) {
 async function fastifyApp(cfg) {
   const { default: Fastify } = await import('fastify');
   const app = Fastify({ logger: false });
-  if (cfg.guard === 'tokenguard') {
-    const { default: tokenGuard } = await import('@tokenguard/fastify');
+  if (isTokenguard(cfg)) {
+    const { default: tokenGuard } = await adapter(cfg, 'fastify');
     await app.register(tokenGuard, await tgOptions(cfg));
     app.get('/', async (req) => ({ ok: true, sub: req.auth?.subject ?? null }));
   } else if (cfg.guard === '@fastify/jwt' || cfg.guard === '@fastify/jwt + get-jwks') {
@@ -243,8 +254,8 @@ async function fastifyApp(cfg) {
 async function koaApp(cfg) {
   const { default: Koa } = await import('koa');
   const app = new Koa();
-  if (cfg.guard === 'tokenguard') {
-    const { tokenGuard } = await import('@tokenguard/koa');
+  if (isTokenguard(cfg)) {
+    const { tokenGuard } = await adapter(cfg, 'koa');
     app.use(tokenGuard(await tgOptions(cfg)));
     app.use((ctx) => (ctx.body = { ok: true, sub: ctx.state.auth?.subject ?? null }));
   } else if (cfg.guard === 'koa-jwt') {

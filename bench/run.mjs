@@ -13,12 +13,13 @@
 //          --variants=bare,floor-cached,tg-cached (HTTP try-outs: only the variants of these kinds)   --rotation=N (try-outs: N distinct tokens in rotation, default 1,000)
 //          --profile | --no-profile (one more run per bare/floor/tokenguard server under the V8 profiler, summaries
 //          in the report; default on in full mode, off in quick mode)
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { parseArgs, median, bestProcess, bootstrapMedianDiff, TIMED_NODE_ARGS, startNode, nextMessage, ask, stop, killAll, installCleanup, machine, sleep, tokenguardInfo, canPin, coreTimes, coreShares, SERVER_CORE, LOAD_CORE, BENCH_DIR } from './lib/common.mjs';
 import { ALGS, ISSUER, AUDIENCE, makeKey, signTokens, startJwksServer } from './lib/tokens.mjs';
 import { renderReport } from './lib/report.mjs';
-import { medianWithInterval, pairedCycles, slicesOf } from './lib/paired.mjs';
+import { inGroupOrder, medianWithInterval, pairedCycles, slicesOf } from './lib/paired.mjs';
+import { DEFAULT_BASELINE_DIR } from './baseline.mjs';
 
 const args = parseArgs(process.argv.slice(2));
 const MODE = args.smoke ? 'smoke' : args.quick ? 'quick' : 'full';
@@ -422,20 +423,40 @@ function pairedGroups(tg) {
     ] },
   ];
   const only = args['paired-groups'] ? String(args['paired-groups']).split(',') : groups.map((g) => g.id);
+  // Only when asked for: the build of the moment against the snapshot bench/baseline.mjs made (a development A/B).
+  if (only.includes('baseline')) groups.push(baselineGroup());
   const unknown = only.filter((id) => !groups.some((g) => g.id === id));
-  if (unknown.length > 0) throw new Error(`--paired-groups: no group ${unknown.join(', ')} (groups: ${groups.map((g) => g.id).join(', ')})`);
+  if (unknown.length > 0) throw new Error(`--paired-groups: no group ${unknown.join(', ')} (groups: ${groups.map((g) => g.id).join(', ')}, baseline)`);
   return groups.filter((g) => only.includes(g.id));
 }
 
+/** The `baseline` group: bare, tokenguard as snapshotted by bench/baseline.mjs (`--baseline=DIR`), tokenguard as built now. */
+function baselineGroup() {
+  const dir = args.baseline ? resolve(String(args.baseline)) : DEFAULT_BASELINE_DIR;
+  let info;
+  try {
+    info = JSON.parse(readFileSync(join(dir, 'INFO.json'), 'utf8'));
+  } catch {
+    throw new Error(`--paired-groups=baseline: no snapshot in ${dir} (run node bench/baseline.mjs on the build to compare with first)`);
+  }
+  return { id: 'baseline', alternate: true, variants: [
+    { id: 'bare', guard: 'bare', kind: 'bare' },
+    { id: `tokenguard, baseline (${info.commit}${info.dirty ? ' + changes' : ''}, ${String(info.date).slice(0, 16)})`, guard: 'tokenguard-baseline', kind: 'tg-baseline', prime: true, baselineDir: dir },
+    { id: 'tokenguard, this build', guard: 'tokenguard', kind: 'tg-cached', prime: true, vs: 'tg-baseline' },
+  ] };
+}
+
 /** One paired server process: checked, primed, warmed up by the same cycling, then timed; its guards' rejections checked after. */
-async function pairedProcess(ctx, load, fw, group, settings) {
+async function pairedProcess(ctx, load, fw, group, settings, order) {
   const tokens = ctx.tokens.RS256;
+  // The variants in the order this process serves them (bare first; see `servingOrder`).
+  const served = order.map((i) => group.variants[i]);
   const server = startNode('http-server.mjs', [], { core: SERVER_CORE, nodeArgs: TIMED_NODE_ARGS });
   try {
-    const variants = group.variants.map((v) => ({ guard: v.guard, alg: 'RS256', cache: v.cache, engine: v.engine, issuer: ISSUER, audience: AUDIENCE, jwksUri: ctx.jwks.url, pem: ctx.keys.RS256.pem, jwk: ctx.keys.RS256.jwk }));
+    const variants = served.map((v) => ({ guard: v.guard, alg: 'RS256', cache: v.cache, engine: v.engine, baselineDir: v.baselineDir, issuer: ISSUER, audience: AUDIENCE, jwksUri: ctx.jwks.url, pem: ctx.keys.RS256.pem, jwk: ctx.keys.RS256.jwk }));
     const { port } = await ask(server, { type: 'paired-config', framework: fw, variants }, 30_000, 'ready');
     const url = `http://127.0.0.1:${port}`;
-    for (const [index, v] of group.variants.entries()) {
+    for (const [index, v] of served.entries()) {
       await ask(server, { type: 'select', index });
       const err = await sanity(port, tokens[0]);
       if (err) throw new Error(`${v.id}: ${err}`);
@@ -462,23 +483,33 @@ async function pairedProcess(ctx, load, fw, group, settings) {
     const r = await run;
     // Each guard's rejections, after timing (see `rejects`): a guard that lets a missing or forged token through
     // is not measured at all.
-    for (const [index, v] of group.variants.entries()) {
+    for (const [index, v] of served.entries()) {
       await ask(server, { type: 'select', index });
       const err = await rejects(port, v, ctx.forged);
       if (err) throw new Error(`${v.id}: ${err}`);
     }
     const shares = coreShares(k0, k1, SERVER_CORE);
-    return { boundaries, irq: shares.irq, loadBusy: r.loadCpuUs / (r.seconds * 1e6), failed: r.non2xx + r.errors + r.timeouts };
+    return { boundaries, order, irq: shares.irq, loadBusy: r.loadCpuUs / (r.seconds * 1e6), failed: r.non2xx + r.errors + r.timeouts };
   } finally {
     await stop(server);
   }
+}
+
+/**
+ * The order process `p` of a group serves its variants in: the group's own, or for a group that alternates (the
+ * baseline group) the guards reversed in every second process, so neither copy always comes first in a cycle.
+ */
+function servingOrder(group, p) {
+  const order = group.variants.map((_, i) => i);
+  return group.alternate && p % 2 === 1 ? [0, ...order.slice(1).reverse()] : order;
 }
 
 /** A group's rows from all its processes' cycles: medians over cycles, with bootstrap 90% intervals. */
 function pairedSummary(group, processes) {
   const count = group.variants.length;
   const sliced = processes.map((p) => slicesOf(p.boundaries));
-  const perProcess = sliced.map((slices) => pairedCycles(slices, count));
+  // Cycles are cut in the order a process served its variants, then put in the group's order.
+  const perProcess = sliced.map((slices, i) => pairedCycles(slices, count).map((c) => inGroupOrder(c, processes[i].order)));
   const cycles = perProcess.flat();
   const rows = group.variants.map((v, j) => {
     const col = (k) => cycles.map((c) => c[j][k]);
@@ -496,6 +527,17 @@ function pairedSummary(group, processes) {
     const ratio = medianWithInterval(cycles.map((c) => c[tgU].extra / c[floor].extra));
     Object.assign(rows[tgU], { vsFloor: ratio.median, vsFloorInterval: ratio.interval });
   }
+  // A variant compared with another of its group (this build against the baseline): the difference of their
+  // extras. Two copies of the same code differ by up to ~0.3 µs in one process, whatever its cycles say (each
+  // process compiles them its own way; bench/README.md), so with more than one process the figure and its interval
+  // are taken over the processes' own medians, not over the pooled cycles.
+  for (const [j, v] of group.variants.entries()) {
+    const k = v.vs === undefined ? -1 : group.variants.findIndex((w) => w.kind === v.vs);
+    if (j === 0 || k <= 0) continue;
+    const byProcess = perProcess.map((cs) => median(cs.map((c) => c[j].extra - c[k].extra)));
+    const diff = medianWithInterval(byProcess.length > 1 ? byProcess : cycles.map((c) => c[j].extra - c[k].extra));
+    Object.assign(rows[j], { vsOther: group.variants[k].kind, vsOtherUs: diff.median, vsOtherInterval: diff.interval, vsOtherByProcess: byProcess });
+  }
   return {
     id: group.id,
     cycles: cycles.length,
@@ -505,6 +547,8 @@ function pairedSummary(group, processes) {
     failed: processes.reduce((a, p) => a + p.failed, 0),
     rows,
     // Every slice of every process, for judging the noise: [variant, requests, ms, CPU µs/request].
+    // In the order each process served its variants (`orders`).
+    orders: processes.map((p) => p.order),
     slices: sliced.map((slices) => slices.map((x) => [x.variant, x.reqs, Math.round(x.ms * 10) / 10, Math.round(x.cpuPerReq * 100) / 100])),
   };
 }
@@ -524,7 +568,7 @@ async function pairedBench(ctx, settings) {
         let error = null;
         for (let p = 0; p < settings.processes && !error; p++) {
           try {
-            processes.push(await pairedProcess(ctx, load, fw, group, settings));
+            processes.push(await pairedProcess(ctx, load, fw, group, settings, servingOrder(group, p)));
           } catch (err) {
             error = String(err?.message ?? err);
             log(`  not measured: ${error}`);

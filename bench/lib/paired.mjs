@@ -48,6 +48,15 @@ export function pairedCycles(slices, count) {
   return cycles;
 }
 
+/** A cycle record cut in a process's serving `order` (order[i]: the group index of the i-th variant served), in the group's order. */
+export function inGroupOrder(cycle, order) {
+  const out = new Array(cycle.length);
+  order.forEach((g, i) => {
+    out[g] = cycle[i];
+  });
+  return out;
+}
+
 /** Median and bootstrap 90% interval of a list of per-cycle values. */
 export function medianWithInterval(values) {
   return { median: median(values), interval: bootstrapMedianDiff(values, [0]) };

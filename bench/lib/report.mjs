@@ -184,6 +184,17 @@ function httpTables(http) {
 /** A ratio with its 90% interval, e.g. `0.91 (0.90 to 0.92)`. */
 const ratioText = (x, iv) => `${f(x, 2)} (${interval(iv, 2)})`;
 
+/** A paired row against another variant of its group: the uncached guard ÷ the floor guard, this build − the baseline. */
+function against(r) {
+  if (Number.isFinite(r.vsFloor)) return `extra ÷ floor guard's: ${ratioText(r.vsFloor, r.vsFloorInterval)}`;
+  if (Number.isFinite(r.vsOtherUs)) {
+    const per = r.vsOtherByProcess ?? [];
+    const over = per.length > 1 ? `over ${per.length} processes' medians: ${per.map((x) => f(x, 2)).join(' / ')}` : 'over the cycles of 1 process';
+    return `extra − ${r.vsOther === 'tg-baseline' ? "the baseline's" : `${r.vsOther}'s`}: ${ratioText(r.vsOtherUs, r.vsOtherInterval)} µs, ${over}`;
+  }
+  return '';
+}
+
 function pairedTables(paired) {
   const out = [`Settings: ${paired.processes} server process${paired.processes === 1 ? '' : 'es'} per group, each serving the group's variants one at a time, switched every ${paired.sliceMs} ms by the server itself (bare, then each guard, then bare again: a cycle), under one continuous autocannon load (${paired.connections} connections, ${int(paired.rotation)} RS256 tokens) after a ${paired.warm} s warm-up of the same cycling; ${paired.cycles} timed cycles per process. Each guard's slice is compared with bare interpolated between the bare slice before it and the one after; medians over all cycles of all processes, bootstrap 90% intervals. Server CPU is the process's own (user + system); its split is not shown, since the kernel apportions it between the two by clock ticks, too coarse for slices this short. *Per process* lists each process's own median extra. The *control* group serves bare against itself (the method's own check: 0 µs and 1.00× expected). These figures are the cost of each variant's own path inside one process that runs them all: V8 compiles the shared code (node's HTTP, the framework) for all of them at once, so they may differ from the separate-process rows above by up to ~1 µs either way (bench/README.md). The targets are judged on the separate processes.`];
   for (const [fw, groups] of Object.entries(paired.frameworks)) {
@@ -200,12 +211,12 @@ function pairedTables(paired) {
           f(r.cpuPerReq, 1),
           isBare ? '—' : ratioText(r.extraCpuPerReq, r.extraInterval),
           isBare ? '—' : ratioText(r.vsBare, r.vsBareInterval),
-          Number.isFinite(r.vsFloor) ? ratioText(r.vsFloor, r.vsFloorInterval) : '',
+          against(r),
           isBare ? `${g.cycles} cycles; server ${pct(r.serverBusy)} busy, softirq ${pct(g.irq)}, load ${pct(g.loadBusy)}${g.failed ? `, ${int(g.failed)} non-2xx/errors` : ''}` : (r.processes ?? []).map((x) => f(x, 2)).join(' / '),
         ]);
       }
     }
-    out.push(`### ${fw} (paired)\n\n${table(['group: variant', 'server CPU µs/req', 'extra µs/req (90% interval)', 'req/s ÷ bare (90% interval)', 'extra ÷ floor guard\'s (90% interval)', 'per process: extra µs/req'], rows)}`);
+    out.push(`### ${fw} (paired)\n\n${table(['group: variant', 'server CPU µs/req', 'extra µs/req (90% interval)', 'req/s ÷ bare (90% interval)', 'against another variant (90% interval)', 'per process: extra µs/req'], rows)}`);
   }
   return out.join('\n\n');
 }

@@ -4,7 +4,9 @@
  * called in a node child process, as the benchmark calls them.
  */
 import { execFile } from 'node:child_process';
-import { resolve } from 'node:path';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 const LIB = resolve(__dirname, '..', '..', 'bench', 'lib');
@@ -21,19 +23,36 @@ interface Switching {
 }
 
 /**
- * Starts the paired server (bench/http-server.mjs) for `framework` with bare and tokenguard, against a JWKS served
- * here on 127.0.0.1, and drives it as run.mjs does: `select`, then `cycle` (6 slices of 100 ms) while requests without
- * a token keep coming. Everything it starts is stopped before it answers.
+ * Runs `body` in a node child process, the way run.mjs drives the paired server: with `common` and `tk` (bench/lib),
+ * an RS256 `key`, a valid `token`, a JWKS served here on 127.0.0.1 (`jwks`) and a started bench/http-server.mjs
+ * (`server`), all stopped after it; `before` runs first. The body writes its JSON result to stdout.
  */
-function switching(framework: string): Promise<Switching> {
+function withPairedServer<T>(body: string, before = ''): Promise<T> {
   const script = `
     const common = await import(${JSON.stringify(pathToFileURL(resolve(LIB, 'common.mjs')).href)});
     const tk = await import(${JSON.stringify(pathToFileURL(resolve(LIB, 'tokens.mjs')).href)});
+    ${before}
     const key = await tk.makeKey('RS256');
     const [token] = await tk.signTokens(key, 1);
     const jwks = await tk.startJwksServer([key]);
     const server = common.startNode('http-server.mjs', [], { stdout: 'ignore' });
     try {
+      ${body}
+    } finally {
+      await common.stop(server);
+      await jwks.close();
+    }`;
+  return new Promise((done, fail) => {
+    execFile(process.execPath, ['--input-type=module', '-e', script], { timeout: 60_000 }, (err, stdout) => (err ? fail(err) : done(JSON.parse(stdout) as T)));
+  });
+}
+
+/**
+ * Starts the paired server for `framework` with bare and tokenguard and drives it as run.mjs does: `select`, then
+ * `cycle` (6 slices of 100 ms) while requests without a token keep coming.
+ */
+function switching(framework: string): Promise<Switching> {
+  return withPairedServer<Switching>(`
       const variants = ['bare', 'tokenguard'].map((guard) => ({ guard, alg: 'RS256', issuer: tk.ISSUER, audience: tk.AUDIENCE, jwksUri: jwks.url, pem: key.pem, jwk: key.jwk }));
       const { port } = await common.ask(server, { type: 'paired-config', framework: ${JSON.stringify(framework)}, variants }, 30000, 'ready');
       const status = async (auth) => {
@@ -63,14 +82,49 @@ function switching(framework: string): Promise<Switching> {
       out.next = boundaries.map((b) => b.next);
       out.requests = boundaries.map((b) => b.requests);
       out.afterCycle = await status();
-      process.stdout.write(JSON.stringify(out));
-    } finally {
-      await common.stop(server);
-      await jwks.close();
-    }`;
-  return new Promise((done, fail) => {
-    execFile(process.execPath, ['--input-type=module', '-e', script], { timeout: 60_000 }, (err, stdout) => (err ? fail(err) : done(JSON.parse(stdout) as Switching)));
-  });
+      process.stdout.write(JSON.stringify(out));`);
+}
+
+interface BaselineRun {
+  info: { commit: string; dirty: boolean };
+  coreLink: string;
+  bareMissing: number;
+  baseline: { valid: number; missing: number; description: string };
+  current: { valid: number; missing: number; description: string };
+}
+
+/**
+ * Snapshots the current build with bench/baseline.mjs into `dir`, marks the snapshot's core (its token_missing
+ * description), and serves bare, the snapshot and this build from one paired Fastify server, as run.mjs's baseline
+ * group does: each answers a valid token, and a request without one with its own description.
+ */
+function baselineRun(dir: string): Promise<BaselineRun> {
+  const before = `
+    const { readFileSync, writeFileSync, readlinkSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { execFileSync } = await import('node:child_process');
+    const dir = ${JSON.stringify(dir)};
+    execFileSync(process.execPath, [${JSON.stringify(resolve(LIB, '..', 'baseline.mjs'))}, '--out=' + dir], { stdio: 'ignore' });
+    const extract = join(dir, 'core', 'dist', 'extract-token.js');
+    writeFileSync(extract, readFileSync(extract, 'utf8').replace("'No access token was sent'", "'No access token was sent (baseline)'"));
+    const out = { info: JSON.parse(readFileSync(join(dir, 'INFO.json'), 'utf8')), coreLink: readlinkSync(join(dir, 'fastify', 'node_modules', '@tokenguard', 'core')) };`;
+  return withPairedServer<BaselineRun>(`
+      const variants = ['bare', 'tokenguard-baseline', 'tokenguard'].map((guard) => ({ guard, alg: 'RS256', issuer: tk.ISSUER, audience: tk.AUDIENCE, jwksUri: jwks.url, pem: key.pem, jwk: key.jwk, baselineDir: dir }));
+      const { port } = await common.ask(server, { type: 'paired-config', framework: 'fastify', variants }, 30000, 'ready');
+      const call = async (auth) => {
+        const res = await fetch('http://127.0.0.1:' + port + '/', { headers: auth ? { authorization: 'Bearer ' + auth } : {}, signal: AbortSignal.timeout(5000) });
+        return { status: res.status, body: await res.text() };
+      };
+      const guard = async (index) => {
+        await common.ask(server, { type: 'select', index });
+        const missing = await call();
+        return { valid: (await call(token)).status, missing: missing.status, description: JSON.parse(missing.body).error_description };
+      };
+      await common.ask(server, { type: 'select', index: 0 });
+      out.bareMissing = (await call()).status;
+      out.baseline = await guard(1);
+      out.current = await guard(2);
+      process.stdout.write(JSON.stringify(out));`, before);
 }
 
 interface Boundary {
@@ -154,6 +208,32 @@ describe('bench paired rounds', () => {
     // After the cycle the server is back on bare.
     expect(r.afterCycle).toBe(200);
   }, 70_000);
+
+  it('puts the cycles of a process that served its guards in another order back in the group order', async () => {
+    expect(await run<string[]>("m.inGroupOrder(['bare', 'third', 'second'], [0, 2, 1])")).toEqual(['bare', 'second', 'third']);
+    // Served in the order bare (10 µs), the group's variant 2 (15 µs), its variant 1 (12 µs), with a drift of
+    // 0.3 µs per slice: in group order, variant 1 costs 2 µs over bare and variant 2 costs 5, exactly.
+    const cycles = await run<Cycle[][]>(`m.pairedCycles(m.slicesOf(${JSON.stringify(boundaries([10, 15, 12], 13, 0.3))}), 3).map((c) => m.inGroupOrder(c, [0, 2, 1]))`);
+    expect(cycles).toHaveLength(4);
+    for (const c of cycles) {
+      expect(c[1]!.extra).toBeCloseTo(2, 9);
+      expect(c[2]!.extra).toBeCloseTo(5, 9);
+    }
+  });
+
+  it('serves a snapshot of the build (bench/baseline.mjs) beside the build itself in one paired server', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tg-baseline-'));
+    try {
+      const r = await baselineRun(dir);
+      expect(r.info.commit).toMatch(/^[0-9a-f]{7,}$|^unknown$/);
+      expect(r.coreLink).toBe(join(dir, 'core'));
+      expect(r.bareMissing).toBe(200);
+      expect(r.baseline).toEqual({ valid: 200, missing: 401, description: 'No access token was sent (baseline)' });
+      expect(r.current).toEqual({ valid: 200, missing: 401, description: 'No access token was sent' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 
   it('places a median in its interval, exact when the cycles agree', async () => {
     expect(await run<{ median: number; interval: number[] }>('m.medianWithInterval([2, 2, 2, 2])')).toEqual({ median: 2, interval: [2, 2] });
