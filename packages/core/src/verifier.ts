@@ -322,8 +322,9 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
   // The default scope claims are read from the registered claims (see `registeredClaims`), others by name.
   const defaultScopeClaims = s.scopeClaims.length === 2 && s.scopeClaims[0] === 'scope' && s.scopeClaims[1] === 'scp';
   const headerMemo = new HeaderMemo();
-  // tokenguard_verify_duration_seconds without two clock reads per cache hit (see `startClock`).
-  let requests = 0;
+  // tokenguard_verify_duration_seconds without two clock reads per cache hit (see `startClock`). `tick` counts
+  // requests modulo HIT_SAMPLE: an ever-growing count would leave V8's small integers after ~10^9 requests.
+  let tick = 0;
   let lastHitSeconds: number | undefined;
   const joseRequired = ['exp', ...(rules.strict ? ['iat', 'sub', 'client_id', 'jti'] : [])];
   const revocation = s.revocation;
@@ -349,7 +350,8 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
    * (`timedFrom`): a miss is timed from its cache lookup on, a rejection before that records 0 s.
    */
   function startClock(): number {
-    return (++requests & (HIT_SAMPLE - 1)) === 0 || lastHitSeconds === undefined ? performance.now() : UNTIMED;
+    tick = (tick + 1) & (HIT_SAMPLE - 1);
+    return tick === 0 || lastHitSeconds === undefined ? performance.now() : UNTIMED;
   }
 
   function timedFrom(started: number): number {
@@ -414,12 +416,12 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
   }
 
   /** The end of a cache hit once the revocation state is known. */
-  function settleHit(token: string, entry: CacheEntry, revoked: boolean, started: number, now: number, context: VerifyContext | undefined, sync: boolean): AuthInfo {
+  function settleHit(token: string, entry: CacheEntry, revoked: boolean, started: number, now: number, context: VerifyContext | undefined, hit: 'hit' | 'async-hit'): AuthInfo {
     if (revoked) {
       cache!.delete(token);
       throw rejected(new TokenError('token_revoked', DESCRIPTIONS.revoked), started, 'hit', hitInfo(token, entry), context);
     }
-    return accept(entry, sync ? 'hit' : 'async-hit', started, now, context);
+    return accept(entry, hit, started, now, context);
   }
 
   /** The cache-hit path: synchronous unless the revocation store is asynchronous. Nothing is allocated for an accepted hit but its metrics record. */
@@ -443,10 +445,10 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
     } catch (err) {
       throw rejected(err, started, 'hit', hitInfo(token, entry), context);
     }
-    if (typeof state === 'boolean') return settleHit(token, entry, state, started, now, context, true);
+    if (typeof state === 'boolean') return settleHit(token, entry, state, started, now, context, 'hit');
     // An asynchronous revocation store: this hit is timed, from here if it was not from its start.
     const from = timedFrom(started);
-    return state.then((revoked) => settleHit(token, entry, revoked, from, now, context, false), (err: unknown) => {
+    return state.then((revoked) => settleHit(token, entry, revoked, from, now, context, 'async-hit'), (err: unknown) => {
       throw rejected(err, from, 'hit', hitInfo(token, entry), context);
     });
   }
