@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BENCH_DIR, parseArgs } from './lib/common.mjs';
 
-export const PACKAGES = ['core', 'express', 'fastify', 'koa'];
+const PACKAGES = ['core', 'express', 'fastify', 'koa'];
 
 /** The directory a snapshot is written to and read from by default. */
 export const DEFAULT_BASELINE_DIR = join(BENCH_DIR, '.baseline');

@@ -302,6 +302,13 @@ async function koaApp(cfg) {
 
 const APPS = { express: expressApp, fastify: fastifyApp, koa: koaApp };
 
+/** The function that builds `framework`'s app for a guard (see `config` and `pairedServer`). */
+function appBuilder(framework) {
+  const build = APPS[framework];
+  if (!build) throw new Error(`unknown framework ${framework}`);
+  return build;
+}
+
 /**
  * The paired server (see `pairedBench` in run.mjs): the apps of several variants (bare first, then guards), each
  * built exactly as its own server process builds it, behind ONE Node HTTP server that hands every request to the
@@ -310,11 +317,10 @@ const APPS = { express: expressApp, fastify: fastifyApp, koa: koaApp };
  * second apart.
  */
 let variant = 0;
-let handlers = [];
+const handlers = [];
 
 async function pairedServer(framework, variants) {
-  const build = APPS[framework];
-  if (!build) throw new Error(`unknown framework ${framework}`);
+  const build = appBuilder(framework);
   for (const v of variants) handlers.push(await build({ ...v, handlerOnly: true }));
   const server = createServer((req, res) => handlers[variant](req, res));
   // What Fastify sets on its own server; no connection of the load generator idles that long anyway.
@@ -385,8 +391,7 @@ function announce(server) {
 process.on('message', async (msg) => {
   try {
     if (msg.type === 'config') {
-      const build = APPS[msg.framework];
-      if (!build) throw new Error(`unknown framework ${msg.framework}`);
+      const build = appBuilder(msg.framework);
       if (msg.preload !== false) await preload();
       announce(await build(msg));
     } else if (msg.type === 'paired-config') {

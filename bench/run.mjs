@@ -560,9 +560,10 @@ async function pairedBench(ctx, settings) {
   const frameworks = {};
   try {
     const only = args.frameworks ? String(args.frameworks).split(',') : ['express', 'fastify', 'koa'];
+    const groups = pairedGroups(ctx.tg);
     for (const fw of only.filter((x) => ctx.adapters[x])) {
       frameworks[fw] = [];
-      for (const group of pairedGroups(ctx.tg)) {
+      for (const group of groups) {
         log(`paired: ${fw} ${group.id} (${group.variants.map((v) => v.id).join(' | ')}) ×${settings.processes}`);
         const processes = [];
         let error = null;
