@@ -2,11 +2,12 @@
 // over IPC, listens on 127.0.0.1:0, and answers `mark` messages with its own CPU time and request count, so
 // server CPU per request comes from the server process itself.
 // With `paired-config` it serves several variants from one process instead, switching between them (see `pairedServer`).
-// Guards: bare | async-noop, sync-noop (Express), sets-auth (Express) (diagnostics) | floor (node:crypto, the least any verifier does) | floor-cached (the floor behind
+// Guards: bare | async-noop, sync-noop (Express), reads-header (Express), sets-auth (Express) (diagnostics) | floor (node:crypto, the least any verifier does) | floor-cached (the floor behind
 // the least a verified-token cache does) | tokenguard | tokenguard-baseline (the snapshot bench/baseline.mjs made) | peer (express-oauth2-jwt-bearer;
 // express-jwt, @fastify/jwt, koa-jwt each with its documented JWKS companion — jwks-rsa, get-jwks — and with a PEM given directly).
 import { createServer } from 'node:http';
 import { join } from 'node:path';
+import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { exitWithParent } from './lib/common.mjs';
 import { startProfiler, summarizeProfile } from './lib/profile-summary.mjs';
@@ -15,6 +16,18 @@ exitWithParent();
 
 let requests = 0;
 let stopProfiler;
+
+// The main thread's garbage-collection pauses, summed (µs), with the count of full (mark-compact) collections: `mark`
+// reports both, so a row's CPU per request can be told apart from its collector's (a bare Express server spends
+// ~15 µs of its ~120 µs per request in pauses, Fastify ~0.3 of ~17; bench/README.md, session 17).
+let gcUs = 0;
+let gcMajors = 0;
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) {
+    gcUs += e.duration * 1000;
+    if (e.detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) gcMajors++;
+  }
+}).observe({ entryTypes: ['gc'] });
 
 /**
  * The node:crypto floor as a guard: Bearer header, split, base64url + JSON.parse, crypto.verify with a ready
@@ -173,6 +186,15 @@ async function expressApp(cfg) {
       next();
     });
     app.get('/', (req, res) => res.json({ ok: true, sub: req.auth?.subject ?? null }));
+  } else if (cfg.guard === 'reads-header') {
+    // Diagnostic: the least any Express guard reads — one synchronous middleware that reads the Authorization
+    // header and calls next() (nothing verified, nothing set). Between sync-noop and sets-auth: what one read of
+    // Express's request costs (bench/README.md, session 17).
+    app.use((req, res, next) => {
+      if (typeof req.headers.authorization !== 'string') return res.status(401).json({ error: 'invalid_token' });
+      next();
+    });
+    app.get('/', (_req, res) => res.json({ ok: true, sub: null }));
   } else if (cfg.guard === 'sync-noop') {
     // Diagnostic: the least any Express middleware costs — one more router layer that calls next() at once.
     app.use((_req, _res, next) => next());
@@ -423,7 +445,7 @@ process.on('message', async (msg) => {
       process.send({ type: 'stats', ...counts });
     } else if (msg.type === 'mark') {
       const cpu = process.cpuUsage();
-      process.send({ type: 'mark', cpuUs: cpu.user + cpu.system, userUs: cpu.user, systemUs: cpu.system, requests, t: performance.now(), rssMiB: process.memoryUsage().rss / 2 ** 20 });
+      process.send({ type: 'mark', cpuUs: cpu.user + cpu.system, userUs: cpu.user, systemUs: cpu.system, requests, gcUs, gcMajors, t: performance.now(), rssMiB: process.memoryUsage().rss / 2 ** 20 });
     }
   } catch (err) {
     process.send({ type: 'error', message: String(err?.message ?? err) });

@@ -108,8 +108,9 @@ function httpPlan(tg, adapters, settings) {
     if (fw === 'express' && tg.available) out.push({ id: 'core verifyRequest() in a minimal middleware (diagnostic)', guard: 'core-direct', alg: 'RS256', kind: 'diag' });
     if (fw === 'express' && tg.available) out.push({ id: 'sync cache-hit sketch (diagnostic)', guard: 'sync-hit-sketch', alg: 'RS256', kind: 'diag' });
     // The least any Express middleware costs (one more router layer, nothing read or set), and the least any
-    // Express guard costs: a synchronous middleware that only sets req.auth.
+    // Express guard costs: a synchronous middleware that only reads the Authorization header, or only sets req.auth.
     if (fw === 'express') out.push({ id: 'sync no-op middleware (diagnostic)', guard: 'sync-noop', alg: 'RS256', kind: 'diag', replicas: settings.replicas });
+    if (fw === 'express') out.push({ id: 'sync middleware that only reads the Authorization header (diagnostic)', guard: 'reads-header', alg: 'RS256', kind: 'diag', replicas: settings.replicas });
     if (fw === 'express') out.push({ id: 'sync middleware that only sets req.auth (diagnostic)', guard: 'sets-auth', alg: 'RS256', kind: 'diag', replicas: settings.replicas });
     return out;
   };
@@ -209,6 +210,9 @@ async function measured(server, load, url, tokens, duration) {
   // work for its sockets. Kept apart to show where a difference between variants lies.
   const userPerReq = (m1.userUs - m0.userUs) / reqs;
   const sysPerReq = (m1.systemUs - m0.systemUs) / reqs;
+  // Of that CPU, the main thread's collection pauses, and how many full collections the window held.
+  const gcPerReq = (m1.gcUs - m0.gcUs) / reqs;
+  const majorGcs = m1.gcMajors - m0.gcMajors;
   // The mark-to-mark window also holds autocannon's start-up and wind-down, when the server idles: busy
   // fractions are taken over the load run itself (the server's own work happens inside it).
   const runUs = Math.min(wallUs, r.seconds * 1e6);
@@ -218,7 +222,7 @@ async function measured(server, load, url, tokens, duration) {
   const shares = coreShares(k0, k1, SERVER_CORE);
   const foreign = Math.max(0, shares.busy - cpuUs / wallUs);
   const irq = (shares.irq * wallUs) / runUs;
-  return { ...r, serverReqs: reqs, hitRatio: verified > 0 ? (st1.hit - st0.hit) / verified : NaN, cpuPerReq: cpuUs / reqs, userPerReq, sysPerReq, serverBusy, foreign, irq, loadBusy: r.loadCpuUs / (r.seconds * 1e6), rssMiB: m1.rssMiB };
+  return { ...r, serverReqs: reqs, hitRatio: verified > 0 ? (st1.hit - st0.hit) / verified : NaN, cpuPerReq: cpuUs / reqs, userPerReq, sysPerReq, gcPerReq, majorGcs, serverBusy, foreign, irq, loadBusy: r.loadCpuUs / (r.seconds * 1e6), rssMiB: m1.rssMiB };
 }
 
 async function httpBench(ctx, settings) {
@@ -360,6 +364,7 @@ function summarizeFramework(variants) {
       cpuPerReq: median(s.map((x) => x.cpuPerReq)),
       userPerReq: median(s.map((x) => x.userPerReq)),
       sysPerReq: median(s.map((x) => x.sysPerReq)),
+      gcPerReq: median(s.map((x) => x.gcPerReq)),
       serverBusy: median(s.map((x) => x.serverBusy)),
       loadBusy: median(s.map((x) => x.loadBusy)),
       foreign: median(s.map((x) => x.foreign)),
@@ -385,6 +390,9 @@ function summarizeFramework(variants) {
     }
     // Every round of every process (µs/request), for judging the noise.
     row.samples = (v.instances ?? []).filter((i) => i.samples?.length).map((i) => i.samples.map((x) => Math.round(x.cpuPerReq * 10) / 10));
+    // And of each round, the main thread's GC pauses (µs/request) and its count of full collections.
+    row.gcSamples = (v.instances ?? []).filter((i) => i.samples?.length).map((i) => i.samples.map((x) => Math.round(x.gcPerReq * 10) / 10));
+    row.majorGcSamples = (v.instances ?? []).filter((i) => i.samples?.length).map((i) => i.samples.map((x) => x.majorGcs));
     return row;
   });
 }

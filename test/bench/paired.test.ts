@@ -243,3 +243,26 @@ describe('bench paired rounds', () => {
     expect(spread.interval[1]).toBeGreaterThan(1.8);
   });
 });
+
+interface GcMarks { requests: number; gcUs: number[]; gcMajors: number[]; cpuUs: number }
+
+describe('bench server marks', () => {
+  it("report the main thread's collection pauses beside CPU time, growing with a bare Express server's garbage", async () => {
+    // 2,000 requests to bare Express allocate tens of MB (Express 5 makes fresh hidden classes per request), so
+    // young-generation collections must have run between the two marks. The sums only grow.
+    const r = await withPairedServer<GcMarks>(`
+      const { port } = await common.ask(server, { type: 'config', framework: 'express', guard: 'bare', alg: 'RS256' }, 30000, 'ready');
+      const m0 = await common.ask(server, { type: 'mark' });
+      for (let i = 0; i < 2000; i++) await (await fetch('http://127.0.0.1:' + port + '/', { signal: AbortSignal.timeout(5000) })).arrayBuffer();
+      const m1 = await common.ask(server, { type: 'mark' });
+      const m2 = await common.ask(server, { type: 'mark' });
+      process.stdout.write(JSON.stringify({ requests: m1.requests - m0.requests, gcUs: [m0.gcUs, m1.gcUs, m2.gcUs], gcMajors: [m0.gcMajors, m1.gcMajors, m2.gcMajors], cpuUs: m1.cpuUs - m0.cpuUs }));`);
+    expect(r.requests).toBe(2000);
+    expect(r.gcUs[1]! - r.gcUs[0]!).toBeGreaterThan(0);
+    // Pauses are part of the process's CPU time, never more than it.
+    expect(r.gcUs[1]! - r.gcUs[0]!).toBeLessThan(r.cpuUs);
+    expect(r.gcUs[2]!).toBeGreaterThanOrEqual(r.gcUs[1]!);
+    for (const n of r.gcMajors) expect(Number.isInteger(n) && n >= 0).toBe(true);
+    expect(r.gcMajors[1]!).toBeGreaterThanOrEqual(r.gcMajors[0]!);
+  }, 60_000);
+});

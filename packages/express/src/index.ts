@@ -105,10 +105,12 @@ export function tokenGuard(options: TokenGuardOptions): TokenGuardMiddleware {
 // overriding `req.auth` behave as before; only `Object.hasOwn(req, 'auth')` changes. A request object that is
 // not Express's (a mock) gets a plain property.
 //
-// Express 5's request and response objects do not share a hidden class from one request to the next (V8's
-// %HaveSameMap is false for consecutive requests), so every property read on `req` or `res` misses V8's inline
-// caches and is looked up in full by the runtime (bench/README.md, "Every read of req is a full lookup on
-// Express"). The guard therefore reads as few as it can: the prototype check is a WeakSet lookup, `res.locals` is
+// Express 5's request and response objects do not share a hidden class from one request to the next: Express
+// gives them its prototypes with Object.setPrototypeOf, and V8 caches no transition from such an object's map, so
+// every property the router adds afterwards (`req.next` first) makes a hidden class of that request's own. Every
+// property read on `req` or `res` then misses V8's inline caches and is looked up in full by the runtime, and any
+// property a guard added would make one more hidden class per request (bench/README.md, "Every read of req is a
+// full lookup on Express" and "Why an Express request costs what it does"). The guard therefore reads as few as it can: the prototype check is a WeakSet lookup, `res.locals` is
 // read from the middleware's own `res` (which is Express's `req.res`), and the request stored last is remembered
 // with its value, so the handler's own `req.auth` of that request is answered without reading `req.res.locals`
 // again. Three reads fewer per request took the guard from +7.0–7.4 to +3.0–3.6 µs of server CPU over bare
