@@ -388,11 +388,13 @@ function summarizeFramework(variants) {
       row.extraPooled = median(pooled) - median(barePooled);
       row.extraInterval = bootstrapMedianDiff(pooled, barePooled);
     }
-    // Every round of every process (µs/request), for judging the noise.
-    row.samples = (v.instances ?? []).filter((i) => i.samples?.length).map((i) => i.samples.map((x) => Math.round(x.cpuPerReq * 10) / 10));
-    // And of each round, the main thread's GC pauses (µs/request) and its count of full collections.
-    row.gcSamples = (v.instances ?? []).filter((i) => i.samples?.length).map((i) => i.samples.map((x) => Math.round(x.gcPerReq * 10) / 10));
-    row.majorGcSamples = (v.instances ?? []).filter((i) => i.samples?.length).map((i) => i.samples.map((x) => x.majorGcs));
+    // Every round of every process (µs/request), for judging the noise; and of each round, the main thread's GC
+    // pauses (µs/request) and its count of full collections.
+    const sampled = (v.instances ?? []).filter((i) => i.samples?.length);
+    const perRound = (value) => sampled.map((i) => i.samples.map(value));
+    row.samples = perRound((x) => Math.round(x.cpuPerReq * 10) / 10);
+    row.gcSamples = perRound((x) => Math.round(x.gcPerReq * 10) / 10);
+    row.majorGcSamples = perRound((x) => x.majorGcs);
     return row;
   });
 }
