@@ -211,8 +211,14 @@ async function expressApp(cfg) {
   // Peers' errors end here; answer 401 like a guard would (never a stack trace).
   app.use((err, _req, res, _next) => res.status(err.status ?? 401).json({ error: 'invalid_token' }));
   if (cfg.handlerOnly) return app;
+  // express-createServer: the same app on @tokenguard/express's createServer(app) (this build's, whatever the
+  // guard), which builds every request and response with Express's prototypes from the start.
+  const server = cfg.createServer ? (await import('@tokenguard/express')).createServer(app) : undefined;
   return new Promise((resolve) => {
-    const server = app.listen(0, '127.0.0.1', () => resolve(server));
+    if (server) server.listen(0, '127.0.0.1', () => resolve(server));
+    else {
+      const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
+    }
   });
 }
 
@@ -322,7 +328,7 @@ async function koaApp(cfg) {
   });
 }
 
-const APPS = { express: expressApp, fastify: fastifyApp, koa: koaApp };
+const APPS = { express: expressApp, 'express-createServer': (cfg) => expressApp({ ...cfg, createServer: true }), fastify: fastifyApp, koa: koaApp };
 
 /** The function that builds `framework`'s app for a guard (see `config` and `pairedServer`). */
 function appBuilder(framework) {

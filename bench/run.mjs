@@ -6,7 +6,8 @@
 // Options: --quick | --smoke (micro only, tiny; used by the CI smoke test)
 //          --only=micro,memory,http,paired,flood   --out=<file> (default bench/RESULTS.md)   --json=<file>
 //          --note="<text>" (added to the top of RESULTS.md, e.g. "measured under load")
-//          --frameworks=express,fastify,koa (HTTP: only these)
+//          --frameworks=express,express-createServer,fastify,koa (HTTP: only these; express-createServer is Express
+//          served by @tokenguard/express's createServer(app), every row of it bare included)
 //          --diagnose (diagnostic middlewares: async no-op everywhere; on Express core-direct, a sync-hit sketch, a sync no-op and one that only sets req.auth;
 //          and the paired rounds: bare and guards in one server process, switched every 250 ms)   --duration=S --rounds=N --warm=S --replicas=N --deadline=S (try-outs)
 //          --paired-groups=control,cached,uncached --cycles=N --processes=N --slice-ms=MS --paired-warm=S (paired-round try-outs)
@@ -26,7 +27,7 @@ const MODE = args.smoke ? 'smoke' : args.quick ? 'quick' : 'full';
 const SETTINGS = {
   smoke: { sections: ['micro'], http: null, flood: null, memoryTokens: 0, deadlineS: 60 },
   quick: { sections: ['micro', 'memory', 'http', 'flood'], http: { duration: 2, warm: 0, rounds: 2, replicas: 1, extraAlgs: false, allEngines: false }, paired: { processes: 1, warm: 1, sliceMs: 250, cycles: 8 }, flood: { duration: 2, warm: 1, rounds: 3, rate: 500 }, memoryTokens: 10_000, deadlineS: 240 },
-  full: { sections: ['micro', 'memory', 'http', 'flood'], http: { duration: 4, warm: 10, rounds: 5, replicas: 3, extraAlgs: true, allEngines: true }, paired: { processes: 2, warm: 6, sliceMs: 250, cycles: 24 }, flood: { duration: 6, warm: 10, rounds: 5, rate: 500 }, memoryTokens: 10_000, deadlineS: 4_200 },
+  full: { sections: ['micro', 'memory', 'http', 'flood'], http: { duration: 4, warm: 10, rounds: 5, replicas: 3, extraAlgs: true, allEngines: true }, paired: { processes: 2, warm: 6, sliceMs: 250, cycles: 24 }, flood: { duration: 6, warm: 10, rounds: 5, rate: 500 }, memoryTokens: 10_000, deadlineS: 5_400 },
 }[MODE];
 // The paired rounds are a diagnostic (see pairedBench): --diagnose adds them after the HTTP rounds (full runs then
 // get 10 more minutes of deadline), --only=paired runs them alone.
@@ -75,6 +76,9 @@ async function runChild(script, childArgs, { nodeArgs = [], timeoutMs }) {
 
 // ---------------------------------------------------------------- HTTP
 
+/** Express under app.listen() (`express`) or under @tokenguard/express's createServer(app) (`express-createServer`). */
+const isExpress = (fw) => fw === 'express' || fw === 'express-createServer';
+
 /** The variants per framework: bare, tokenguard (cached; uncached), the peers. */
 function httpPlan(tg, adapters, settings) {
   const tgVariants = (fw) => {
@@ -109,9 +113,9 @@ function httpPlan(tg, adapters, settings) {
     if (fw === 'express' && tg.available) out.push({ id: 'sync cache-hit sketch (diagnostic)', guard: 'sync-hit-sketch', alg: 'RS256', kind: 'diag' });
     // The least any Express middleware costs (one more router layer, nothing read or set), and the least any
     // Express guard costs: a synchronous middleware that only reads the Authorization header, or only sets req.auth.
-    if (fw === 'express') out.push({ id: 'sync no-op middleware (diagnostic)', guard: 'sync-noop', alg: 'RS256', kind: 'diag', replicas: settings.replicas });
-    if (fw === 'express') out.push({ id: 'sync middleware that only reads the Authorization header (diagnostic)', guard: 'reads-header', alg: 'RS256', kind: 'diag', replicas: settings.replicas });
-    if (fw === 'express') out.push({ id: 'sync middleware that only sets req.auth (diagnostic)', guard: 'sets-auth', alg: 'RS256', kind: 'diag', replicas: settings.replicas });
+    if (isExpress(fw)) out.push({ id: 'sync no-op middleware (diagnostic)', guard: 'sync-noop', alg: 'RS256', kind: 'diag', replicas: settings.replicas });
+    if (isExpress(fw)) out.push({ id: 'sync middleware that only reads the Authorization header (diagnostic)', guard: 'reads-header', alg: 'RS256', kind: 'diag', replicas: settings.replicas });
+    if (isExpress(fw)) out.push({ id: 'sync middleware that only sets req.auth (diagnostic)', guard: 'sets-auth', alg: 'RS256', kind: 'diag', replicas: settings.replicas });
     return out;
   };
   const bare = () => ({ id: 'bare', guard: 'bare', alg: 'RS256', kind: 'bare', replicas: settings.replicas });
@@ -132,8 +136,13 @@ function httpPlan(tg, adapters, settings) {
   ];
   // The PEM rows are information, not a target: quick mode leaves them out (it keeps to its 3 minutes).
   const pemPeer = (id) => (thorough ? [peer(id, 'pem')] : []);
+  // Express served by @tokenguard/express's createServer(app) instead of app.listen(): every row of it, bare
+  // included, on that server (bench/README.md, session 18). Full runs and --diagnose only (quick mode keeps to
+  // its 3 minutes): bare, the floor guards, tokenguard cached and uncached (default engine), the JWKS peers.
+  const createServerRows = [bare(), ...floors('express-createServer').filter((v) => v.guard !== 'bare-pristine'), ...tgVariants('express-createServer').filter((v) => v.kind === 'tg-cached' || v.replicas), peer('express-oauth2-jwt-bearer', 'jwks'), peer('express-jwt + jwks-rsa', 'jwks')];
   const plan = {
     express: [bare(), ...floors('express'), ...tgVariants('express'), peer('express-oauth2-jwt-bearer', 'jwks'), peer('express-jwt + jwks-rsa', 'jwks'), ...pemPeer('express-jwt')],
+    ...(thorough ? { 'express-createServer': createServerRows } : {}),
     fastify: [bare(), ...floors('fastify'), ...tgVariants('fastify'), peer('@fastify/jwt + get-jwks', 'jwks'), ...pemPeer('@fastify/jwt')],
     koa: [bare(), ...floors('koa'), ...tgVariants('koa'), peer('koa-jwt + jwks-rsa', 'jwks'), ...pemPeer('koa-jwt')],
   };
@@ -682,6 +691,7 @@ async function main() {
     try {
       const m = await import(`@tokenguard/${fw}`);
       adapters[fw] = typeof (m.tokenGuard ?? m.default) === 'function';
+      if (fw === 'express') adapters['express-createServer'] = adapters.express && typeof m.createServer === 'function';
     } catch {
       adapters[fw] = false;
     }

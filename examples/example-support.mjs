@@ -7,7 +7,7 @@
  * The curl lines are the one place a token is printed, on purpose, for the person trying the example;
  * nothing else in the examples ever logs a token.
  */
-import { createServer } from 'node:http';
+import { createServer, Server } from 'node:http';
 import { createIssuerServer, generateClientSecret, hashClientSecret } from '@tokenguard/issuer';
 
 /** The two example clients and what they may do. */
@@ -116,16 +116,16 @@ export function closeOnSignal(closers) {
 }
 
 /**
- * Serves a Node request handler (Express app, Koa `app.callback()`), closes it and `closers` on a signal,
- * and announces it.
+ * Serves a Node request handler (Koa `app.callback()`) or a server made for one (Express: `createServer(app)`
+ * of @tokenguard/express), closes it and `closers` on a signal, and announces it.
  * @param {string} name framework name
- * @param {(req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void} handler
+ * @param {import('node:http').Server | ((req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void)} handler
  * @param {{ port: number, host: string }} where
  * @param {{ tokens: () => Promise<{ reader: string, writer: string }>, close: () => Promise<void> } | undefined} dev
  * @param {Array<() => Promise<void>>} closers closed after the server, before the embedded issuer
  */
 export async function serveNode(name, handler, { port, host }, dev, closers) {
-  const server = createServer(handler);
+  const server = handler instanceof Server ? handler : createServer(handler);
   await new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, resolve);

@@ -90,7 +90,8 @@ export async function startExpress(settings, port, onEvent) {
   app.use(guard);
   app.get('/orders', tgExpress.requireScopes('orders:read'), (_req, res) => { res.json(book.list()); });
   app.post('/orders', tgExpress.requireScopes('orders:write'), (req, res) => { res.status(201).json(book.add(req.auth?.clientId)); });
-  const server = createServer(app);
+  // node's server with every request built on Express's prototypes (see @tokenguard/express's createServer).
+  const server = tgExpress.createServer(app);
   const url = await listen(server, port);
   return { framework: 'express', url, metricsUrl: `${url}/metrics`, registry, close: () => closeServer(server).then(() => guard.close()) };
 }

@@ -4,7 +4,7 @@
  * Env: ISSUER (unset: an embedded dev token service), AUDIENCE (orders-api), PORT (3000), HOST (127.0.0.1).
  */
 import express from 'express';
-import { tokenGuard, requireScopes, metricsHandler } from '@tokenguard/express';
+import { tokenGuard, requireScopes, metricsHandler, createServer } from '@tokenguard/express';
 import { serveNode, settings, startDevIssuer } from '../example-support.mjs';
 
 const { issuer, audience, ...where } = settings();
@@ -33,4 +33,6 @@ app.use((err, _req, res, next) => {
   res.status(status).json({ error: status === 500 ? 'server_error' : 'invalid_request', error_description: description });
 });
 
-await serveNode('express', app, where, dev, [() => guard.close()]);
+// createServer(app) rather than app.listen(): the same server, with every request built on Express's prototypes
+// from the start, which makes each request ~4× cheaper in CPU for Express (see @tokenguard/express's README).
+await serveNode('express', createServer(app), where, dev, [() => guard.close()]);

@@ -33,12 +33,13 @@ export function describeAuth(auth: AuthInfo | null | undefined): Record<string, 
 }
 
 export interface AppUnderTest {
-  name: 'express' | 'koa' | 'fastify';
+  name: 'express' | 'express (createServer)' | 'koa' | 'fastify';
   url: string;
   close(): Promise<void>;
 }
 
-export async function startExpress(base: VerifierOptions, registry: Registry): Promise<AppUnderTest> {
+/** The Express app; `onCreateServer` serves it on @tokenguard/express's `createServer(app)` instead of node's plain server. */
+export async function startExpress(base: VerifierOptions, registry: Registry, onCreateServer = false): Promise<AppUnderTest> {
   const app = express();
   const guards = [tokenGuardE({ ...base, credentialsRequired: false }), tokenGuardE({ ...base, allowQueryToken: true }), tokenGuardE(base)];
   const [optional, query, main] = guards as [ex.TokenGuardMiddleware, ex.TokenGuardMiddleware, ex.TokenGuardMiddleware];
@@ -53,8 +54,8 @@ export async function startExpress(base: VerifierOptions, registry: Registry): P
   app.get('/orders', ex.requireScopes('orders:read'), (req, res) => { res.json(describeAuth(req.auth)); });
   app.get('/both', ex.requireScopes(['orders:read', 'orders:write']), (req, res) => { res.json(describeAuth(req.auth)); });
   app.get('/any', ex.requireScopes(['orders:write', 'orders:admin'], { mode: 'any' }), (req, res) => { res.json(describeAuth(req.auth)); });
-  const server = await wrap(createServer(app));
-  return named('express', server, guards);
+  const server = await wrap(onCreateServer ? ex.createServer(app) : createServer(app));
+  return named(onCreateServer ? 'express (createServer)' : 'express', server, guards);
 }
 
 function tokenGuardE(options: VerifierOptions): ex.TokenGuardMiddleware {
@@ -126,7 +127,7 @@ export async function startFastify(base: VerifierOptions, registry: Registry): P
   return { name: 'fastify', url: `http://127.0.0.1:${address.port}`, close: () => app.close() };
 }
 
-function named(name: 'express' | 'koa', server: TestServer, guards: Array<{ close(): Promise<void> }>): AppUnderTest {
+function named(name: AppUnderTest['name'], server: TestServer, guards: Array<{ close(): Promise<void> }>): AppUnderTest {
   return {
     name,
     url: server.url,

@@ -1,9 +1,9 @@
 /**
- * One table (cases.ts), three frameworks: every case is sent as the same raw bytes to real Express, Koa
- * and Fastify servers on 127.0.0.1:0. Each answer must match the expected values, and the three answers
- * must agree on status, the relevant headers and the body. Keys are served by a real JWKS endpoint; the
- * second issuer's key-set server is a closed port. Every audit event and log line of the run is captured
- * and checked for leaks of any token or secret used.
+ * One table (cases.ts), three frameworks: every case is sent as the same raw bytes to real Express (on node's
+ * plain server and on @tokenguard/express's createServer(app)), Koa and Fastify servers on 127.0.0.1:0. Each
+ * answer must match the expected values, and the answers must agree on status, the relevant headers and the body.
+ * Keys are served by a real JWKS endpoint; the second issuer's key-set server is a closed port. Every audit event
+ * and log line of the run is captured and checked for leaks of any token or secret used.
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -117,7 +117,8 @@ beforeAll(async () => {
     logger: pino({ level: 'debug' }, memory),
     onEvent: (event) => { events.push(event); },
   };
-  apps = [await startExpress(base, registry), await startKoa(base, registry), await startFastify(base, registry)];
+  // Express twice: on node's plain server (what app.listen() builds) and on @tokenguard/express's createServer(app).
+  apps = [await startExpress(base, registry), await startExpress(base, registry, true), await startKoa(base, registry), await startFastify(base, registry)];
 });
 
 afterAll(async () => {

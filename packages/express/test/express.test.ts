@@ -1,18 +1,22 @@
 /**
  * Express-specific behaviour (the shared request matrix is in test/conformance): `passErrors`, Express's
- * own error path, route templates in audit events, option validation, and the same guard on Express 4.
+ * own error path, route templates in audit events, option validation, the same guard on Express 4, and
+ * createServer(app) / serverOptions(app): the app on node's server with requests built on Express's prototypes.
  */
-import { createServer } from 'node:http';
+import { execFile } from 'node:child_process';
+import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
+import { join, resolve } from 'node:path';
 import express, { type ErrorRequestHandler } from 'express';
 import express4 from 'express4';
 import { Registry } from 'prom-client';
 import { isTokenError, type AuditEvent } from '@tokenguard/core';
-import { tokenGuard, requireScopes, metricsHandler, type TokenGuardMiddleware } from '@tokenguard/express';
+import { tokenGuard, requireScopes, metricsHandler, createServer as createExpressServer, serverOptions, type TokenGuardMiddleware } from '@tokenguard/express';
 import { makeKey, jwks, signToken, type TestKey } from '../../../test/helpers/keys';
 import { wrap, type TestServer } from '../../../test/helpers/http';
 
 const ISSUER = 'https://idp.express.test/';
 const AUDIENCE = 'orders-api';
+const PACKAGE = resolve(__dirname, '..');
 let key: TestKey;
 const servers: TestServer[] = [];
 const guards: TokenGuardMiddleware[] = [];
@@ -283,5 +287,196 @@ describe('@tokenguard/express', () => {
       expect(res.status).toBe(401);
       expect(await res.json()).toEqual({ code: 'audience_invalid' });
     });
+  });
+});
+
+// ---------------------------------------------------------------- createServer(app) / serverOptions(app)
+// An Express app served on node's HTTP server with requests and responses built on Express's own prototypes.
+
+/** An API with the guard, a scoped route, a mounted sub-app and a route that reports what the objects are. */
+function api(make: typeof express): express.Express {
+  const app = make();
+  const sub = make();
+  sub.get('/me', (req, res) => { res.json({ where: 'sub', sub: req.auth?.subject ?? null, app: req.app === sub }); });
+  app.use(guard());
+  app.get('/orders', requireScopes('orders:read'), (req, res) => { res.json({ sub: req.auth?.subject }); });
+  app.use('/api', sub);
+  app.get('/objects', (req, res) => {
+    res.json({
+      request: req instanceof IncomingMessage,
+      response: res instanceof ServerResponse,
+      app: req.app === app,
+      query: req.query,
+      locals: typeof res.locals,
+      sub: req.auth?.subject ?? null,
+    });
+  });
+  return app;
+}
+
+async function serveOn(server: ReturnType<typeof createServer>): Promise<string> {
+  const s = await wrap(server);
+  servers.push(s);
+  return s.url;
+}
+
+describe.each([
+  ['Express 5', express],
+  ['Express 4', express4 as unknown as typeof express],
+])('createServer(app) on %s', (_name, make) => {
+  it('serves the guarded app as app.listen() would: 200, 401, 403, query, locals, sub-apps', async () => {
+    const url = await serveOn(createExpressServer(api(make)));
+    const headers = { authorization: `Bearer ${await token()}` };
+    const objects = await fetch(`${url}/objects?page=2`, { headers });
+    expect(objects.status).toBe(200);
+    expect(await objects.json()).toEqual({ request: true, response: true, app: true, query: { page: '2' }, locals: 'object', sub: 'svc-x' });
+    expect(await (await fetch(`${url}/orders`, { headers })).json()).toEqual({ sub: 'svc-x' });
+    expect(await (await fetch(`${url}/api/me`, { headers })).json()).toEqual({ where: 'sub', sub: 'svc-x', app: true });
+    const missing = await fetch(`${url}/orders`);
+    expect(missing.status).toBe(401);
+    expect(missing.headers.get('www-authenticate')).toBe('Bearer realm="api"');
+    const denied = await fetch(`${url}/orders`, { headers: { authorization: `Bearer ${await token('orders:admin')}` } });
+    expect(denied.status).toBe(403);
+    expect((await denied.json()).code).toBe('insufficient_scope');
+    const malformed = await fetch(`${url}/orders`, { headers: { authorization: 'Bearer not.a.token' } });
+    expect(malformed.status).toBe(401);
+    expect((await malformed.json()).code).toBe('token_malformed');
+  });
+
+  it("keeps node's own server options (maxHeaderSize) and answers through Express's prototypes", async () => {
+    const app = make();
+    app.get('/', (_req, res) => { res.status(200).json({ ok: true }); });
+    const url = await serveOn(createExpressServer(app, { maxHeaderSize: 2048 }));
+    expect((await fetch(url)).status).toBe(200);
+    // A header over the limit is refused by node before Express sees it.
+    const tooBig = await fetch(url, { headers: { 'x-padding': 'a'.repeat(4096) } });
+    expect(tooBig.status).toBe(431);
+  });
+
+  it('serverOptions(app) composes with http.createServer and its other options', async () => {
+    const app = api(make);
+    const url = await serveOn(createServer({ ...serverOptions(app), maxHeaderSize: 4096 }, app));
+    const res = await fetch(`${url}/objects`, { headers: { authorization: `Bearer ${await token()}` } });
+    expect(await res.json()).toMatchObject({ request: true, response: true, app: true, sub: 'svc-x' });
+  });
+});
+
+describe('createServer / serverOptions: what they change on the app', () => {
+  it("makes the classes once per app, and what app.request and app.response held before or after still reads", async () => {
+    const app = express();
+    const before = app.request;
+    Object.defineProperty(app.request, 'tenant', { get() { return 'acme'; }, configurable: true });
+    const first = serverOptions(app);
+    expect(serverOptions(app)).toBe(first);
+    expect(createExpressServer(app)).toBeInstanceOf(Server);
+    expect(serverOptions(app)).toBe(first);
+    // app.request now inherits from the object it was; additions after the call land on the new one and read too.
+    expect(app.request).toBe(first.IncomingMessage.prototype);
+    expect(Object.getPrototypeOf(app.request)).toBe(before);
+    (app.response as unknown as { hello: () => string }).hello = () => 'hi';
+    app.get('/', (req, res) => { res.json({ tenant: (req as unknown as { tenant: string }).tenant, hello: (res as unknown as { hello: () => string }).hello(), app: req.app === app }); });
+    const url = await serveOn(createExpressServer(app));
+    expect(await (await fetch(url)).json()).toEqual({ tenant: 'acme', hello: 'hi', app: true });
+    // An app.request replaced after the call gets classes of its own.
+    app.request = Object.create(before) as typeof before;
+    expect(serverOptions(app)).not.toBe(first);
+  });
+
+  it('app.listen() on the same app still works (requests then take the slow path, answers are the same)', async () => {
+    const app = api(express);
+    createExpressServer(app);
+    const s = app.listen(0, '127.0.0.1');
+    await new Promise((r) => s.once('listening', r));
+    servers.push({ server: s, url: '', close: () => new Promise<void>((done) => { s.closeAllConnections(); s.close(() => done()); }) });
+    const { port } = s.address() as { port: number };
+    const res = await fetch(`http://127.0.0.1:${port}/objects`, { headers: { authorization: `Bearer ${await token()}` } });
+    expect(await res.json()).toMatchObject({ request: true, response: true, app: true, sub: 'svc-x' });
+  });
+});
+
+describe('createServer / serverOptions: bad input', () => {
+  it('throws a TypeError naming the helper and the missing prototype', () => {
+    expect(() => createExpressServer(undefined as never)).toThrow(new TypeError('createServer: app must be an Express application (a function with app.request and app.response)'));
+    expect(() => createExpressServer((() => undefined) as never)).toThrow(/^createServer: app\.request must be Express's request prototype/);
+    expect(() => serverOptions({} as never)).toThrow(TypeError);
+    expect(() => serverOptions(null as never)).toThrow(/^serverOptions: app\.request must be/);
+    // A request prototype that is not a request: refused, not served.
+    expect(() => serverOptions({ request: {}, response: express().response } as never)).toThrow(/^serverOptions: app\.request must be/);
+    expect(() => serverOptions({ request: express().request, response: express().request } as never)).toThrow(/^serverOptions: app\.response must be/);
+  });
+});
+
+/**
+ * Two requests held in the handler at once, compared with V8's %HaveSameMap in a child process (natives syntax
+ * needs the flag, so the script runs there, on the built package). Prints the counts as JSON.
+ */
+function shapes(major: 4 | 5, server: 'createServer' | 'listen', credentials: { token: string; jwks: unknown }): Promise<{ pairs: number; sameReq: number; sameRes: number; fastReq: number; statuses: number[] }> {
+  const script = `
+    import http from 'node:http';
+    import { createRequire } from 'node:module';
+    const require = createRequire(${JSON.stringify(join(PACKAGE, 'package.json'))});
+    const express = require(${JSON.stringify(major === 4 ? 'express4' : 'express')});
+    const { createServer, tokenGuard, requireScopes } = await import(${JSON.stringify(join(PACKAGE, 'dist', 'index.js'))});
+    const sameMap = new Function('a', 'b', '%TryMigrateInstance(a); %TryMigrateInstance(b); return %HaveSameMap(a, b);');
+    const fast = new Function('o', 'return %HasFastProperties(o);');
+    const { token, jwks } = JSON.parse(process.env.SHAPES_INPUT);
+    const guard = tokenGuard({ issuer: ${JSON.stringify(ISSUER)}, audience: ${JSON.stringify(AUDIENCE)}, keys: jwks, metrics: false });
+    const app = express();
+    app.use(guard);
+    let held;
+    const out = { pairs: 0, sameReq: 0, sameRes: 0, fastReq: 0, statuses: [] };
+    app.get('/orders', requireScopes('orders:read'), (req, res) => {
+      if (held === undefined) { held = { req, res }; return; }
+      const first = held;
+      held = undefined;
+      out.pairs++;
+      if (sameMap(first.req, req)) out.sameReq++;
+      if (sameMap(first.res, res)) out.sameRes++;
+      if (fast(req)) out.fastReq++;
+      first.res.json({ sub: first.req.auth?.subject });
+      res.json({ sub: req.auth?.subject });
+    });
+    const server = ${server === 'createServer' ? 'createServer(app)' : 'http.createServer(app)'};
+    server.listen(0, '127.0.0.1', async () => {
+      const { port } = server.address();
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 2 });
+      const get = (auth) => new Promise((done, fail) => {
+        const req = http.get({ host: '127.0.0.1', port, path: '/orders', agent, headers: auth ? { authorization: 'Bearer ' + auth } : {} }, (res) => { res.resume(); res.on('end', () => done(res.statusCode)); });
+        req.setTimeout(5000, () => req.destroy(new Error('timeout')));
+        req.on('error', fail);
+      });
+      try {
+        // Warm-up pairs (the first requests create the hidden classes), then the counted ones.
+        for (let i = 0; i < 5; i++) await Promise.all([get(token), get(token)]);
+        out.pairs = out.sameReq = out.sameRes = out.fastReq = 0;
+        for (let i = 0; i < 20; i++) out.statuses.push(...(await Promise.all([get(token), get(token)])));
+        out.statuses.push(await get(undefined));
+      } finally {
+        agent.destroy();
+        server.closeAllConnections();
+        server.close();
+        await guard.close();
+      }
+      process.stdout.write(JSON.stringify(out));
+    });
+  `;
+  return new Promise((done, fail) =>
+    execFile(process.execPath, ['--allow-natives-syntax', '--input-type=module', '-e', script], { timeout: 30_000, killSignal: 'SIGKILL', env: { ...process.env, SHAPES_INPUT: JSON.stringify(credentials) } }, (err, stdout) =>
+      err ? fail(err) : done(JSON.parse(stdout) as { pairs: number; sameReq: number; sameRes: number; fastReq: number; statuses: number[] }),
+    ),
+  );
+}
+
+describe('hidden classes (V8, in a child process on the built package)', () => {
+  it.each([5, 4] as const)('Express %i: every pair of requests shares one hidden class under createServer(app), none under http.createServer(app)', async (major) => {
+    const credentials = { token: await token(), jwks: jwks(key) };
+    const stable = await shapes(major, 'createServer', credentials);
+    const plain = await shapes(major, 'listen', credentials);
+    const served = [...Array<number>(40).fill(200), 401];
+    expect(stable).toEqual({ pairs: 20, sameReq: 20, sameRes: 20, fastReq: 20, statuses: served });
+    // The control: what Express's Object.setPrototypeOf does to every request on a plain node server.
+    expect(plain.pairs).toBe(20);
+    expect(plain.sameReq).toBe(0);
+    expect(plain.statuses).toEqual(served);
   });
 });
