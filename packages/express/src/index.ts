@@ -118,6 +118,8 @@ export function tokenGuard(options: TokenGuardOptions): TokenGuardMiddleware {
 // every request instead of `res.locals` measured +5.7–7.1 against +3.2–3.6 in the same run.
 // Replacing `res.locals` with an object that does not carry the value loses it for any request but the latest;
 // spreading it (`{ ...res.locals }`) carries it along.
+// On a server made by `createServer(app)` (below) requests keep one hidden class and every read is cheap; the
+// same code serves both.
 const kAuthAccessor = Symbol('tokenguard.authAccessor');
 const kAuth = Symbol('tokenguard.auth');
 type Locals = Record<symbol, AuthInfo | undefined>;
@@ -288,8 +290,8 @@ export interface ExpressServerOptions {
  * hidden classes fill the old generation (a bare Express 5 server: several full collections a second). Here node
  * builds each request as an instance of a subclass of `http.IncomingMessage` whose prototype is `app.request`
  * (the same for the response), so Express's `setPrototypeOf` changes nothing, every request shares its hidden
- * classes, and its properties stay in fast mode. A bare Express 5 server measured ~26 µs of CPU per request
- * against ~110 µs under `app.listen()` (bench/README.md, session 18).
+ * classes, and its properties stay in fast mode. A bare Express 5 server measured ~28 µs of CPU per request
+ * against ~115 µs under `app.listen()` (bench/README.md, session 18).
  *
  * What changes: `app.request` and `app.response` become the subclasses' prototypes, which inherit from the
  * objects they were, so everything defined on them before or after (Express's own getters, `req.app`, your
