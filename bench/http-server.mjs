@@ -211,15 +211,11 @@ async function expressApp(cfg) {
   // Peers' errors end here; answer 401 like a guard would (never a stack trace).
   app.use((err, _req, res, _next) => res.status(err.status ?? 401).json({ error: 'invalid_token' }));
   if (cfg.handlerOnly) return app;
-  // express-createServer: the same app on @tokenguard/express's createServer(app) (this build's, whatever the
-  // guard), which builds every request and response with Express's prototypes from the start.
-  const server = cfg.createServer ? (await import('@tokenguard/express')).createServer(app) : undefined;
-  return new Promise((resolve) => {
-    if (server) server.listen(0, '127.0.0.1', () => resolve(server));
-    else {
-      const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
-    }
-  });
+  // What app.listen() builds (node's createServer(app)), or for express-createServer the same app on
+  // @tokenguard/express's createServer(app) (this build's, whatever the guard), which builds every request and
+  // response with Express's prototypes from the start.
+  const server = cfg.createServer ? (await import('@tokenguard/express')).createServer(app) : createServer(app);
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 }
 
 async function fastifyApp(cfg) {
