@@ -84,8 +84,9 @@ function httpPlan(tg, adapters, settings) {
   const tgVariants = (fw) => {
     if (!tg.available || !adapters[fw]) return [];
     const out = [{ id: 'tokenguard', guard: 'tokenguard', alg: 'RS256', kind: 'tg-cached', replicas: settings.replicas }];
-    // Quick mode times only the default engine over HTTP; the microbenchmark compares both.
-    for (const [i, engine] of (settings.allEngines ? tg.engines : tg.engines.slice(0, 1)).entries()) {
+    // Quick mode, and Express on createServer(app), time only the default engine over HTTP; the microbenchmark
+    // compares both.
+    for (const [i, engine] of (settings.allEngines && fw !== 'express-createServer' ? tg.engines : tg.engines.slice(0, 1)).entries()) {
       out.push({ id: `tokenguard, uncached${engine ? ` (${engine})` : ''}`, guard: 'tokenguard', alg: 'RS256', cache: false, engine, kind: 'tg-uncached', ...(i === 0 ? { replicas: settings.replicas } : {}) });
     }
     if (fw === 'express' && settings.extraAlgs) {
@@ -128,7 +129,8 @@ function httpPlan(tg, adapters, settings) {
   const thorough = MODE === 'full' || args.diagnose;
   const floors = (fw) => [
     ...diag(fw),
-    ...(thorough ? [pristine] : []),
+    // Not on createServer(app): that server is @tokenguard/express's, so something else is always loaded.
+    ...(thorough && fw !== 'express-createServer' ? [pristine] : []),
     { id: 'node:crypto floor guard', guard: 'floor', alg: 'RS256', kind: 'floor', replicas: settings.replicas },
     // The floor guard behind the least a verified-token cache does: the yardstick of the cached rows.
     ...(thorough ? [{ id: 'node:crypto floor guard, cached', guard: 'floor-cached', alg: 'RS256', kind: 'floor-cached', replicas: settings.replicas }] : []),
@@ -136,13 +138,12 @@ function httpPlan(tg, adapters, settings) {
   ];
   // The PEM rows are information, not a target: quick mode leaves them out (it keeps to its 3 minutes).
   const pemPeer = (id) => (thorough ? [peer(id, 'pem')] : []);
-  // Express served by @tokenguard/express's createServer(app) instead of app.listen(): every row of it, bare
-  // included, on that server (bench/README.md, session 18). Full runs and --diagnose only (quick mode keeps to
-  // its 3 minutes): bare, the floor guards, tokenguard cached and uncached (default engine), the JWKS peers.
-  const createServerRows = [bare(), ...floors('express-createServer').filter((v) => v.guard !== 'bare-pristine'), ...tgVariants('express-createServer').filter((v) => v.kind === 'tg-cached' || v.replicas), peer('express-oauth2-jwt-bearer', 'jwks'), peer('express-jwt + jwks-rsa', 'jwks')];
+  const expressPeers = () => [peer('express-oauth2-jwt-bearer', 'jwks'), peer('express-jwt + jwks-rsa', 'jwks')];
   const plan = {
-    express: [bare(), ...floors('express'), ...tgVariants('express'), peer('express-oauth2-jwt-bearer', 'jwks'), peer('express-jwt + jwks-rsa', 'jwks'), ...pemPeer('express-jwt')],
-    ...(thorough ? { 'express-createServer': createServerRows } : {}),
+    express: [bare(), ...floors('express'), ...tgVariants('express'), ...expressPeers(), ...pemPeer('express-jwt')],
+    // The same Express apps served by @tokenguard/express's createServer(app) instead of app.listen(), bare
+    // included (bench/README.md, session 18). Full runs and --diagnose only: quick mode keeps to its 3 minutes.
+    ...(thorough ? { 'express-createServer': [bare(), ...floors('express-createServer'), ...tgVariants('express-createServer'), ...expressPeers()] } : {}),
     fastify: [bare(), ...floors('fastify'), ...tgVariants('fastify'), peer('@fastify/jwt + get-jwks', 'jwks'), ...pemPeer('@fastify/jwt')],
     koa: [bare(), ...floors('koa'), ...tgVariants('koa'), peer('koa-jwt + jwks-rsa', 'jwks'), ...pemPeer('koa-jwt')],
   };
