@@ -43,11 +43,15 @@ function guard(extra: Partial<Parameters<typeof tokenGuard>[0]> = {}, events?: A
   return g;
 }
 
-async function serve(app: express.Express | ReturnType<typeof express4>): Promise<string> {
-  const s = await wrap(createServer(app as Parameters<typeof createServer>[1]));
+/** Listens `server` on 127.0.0.1:0 (closed after all tests) and returns its URL. */
+async function serveOn(server: ReturnType<typeof createServer>): Promise<string> {
+  const s = await wrap(server);
   servers.push(s);
   return s.url;
 }
+
+/** `app` on node's plain server (what `app.listen()` builds). */
+const serve = (app: express.Express | ReturnType<typeof express4>): Promise<string> => serveOn(createServer(app as Parameters<typeof createServer>[1]));
 
 const token = (scope = 'orders:read', extra: Record<string, unknown> = {}) =>
   signToken(key, { iss: ISSUER, aud: AUDIENCE, sub: 'svc-x', client_id: 'client-x', scope, ...extra });
@@ -314,12 +318,6 @@ function api(make: typeof express): express.Express {
   return app;
 }
 
-async function serveOn(server: ReturnType<typeof createServer>): Promise<string> {
-  const s = await wrap(server);
-  servers.push(s);
-  return s.url;
-}
-
 describe.each([
   ['Express 5', express],
   ['Express 4', express4 as unknown as typeof express],
@@ -406,11 +404,14 @@ describe('createServer / serverOptions: bad input', () => {
   });
 });
 
+/** What the child process counted (see `shapes`). */
+interface Shapes { pairs: number; sameReq: number; sameRes: number; fastReq: number; statuses: number[] }
+
 /**
  * Two requests held in the handler at once, compared with V8's %HaveSameMap in a child process (natives syntax
  * needs the flag, so the script runs there, on the built package). Prints the counts as JSON.
  */
-function shapes(major: 4 | 5, server: 'createServer' | 'listen', credentials: { token: string; jwks: unknown }): Promise<{ pairs: number; sameReq: number; sameRes: number; fastReq: number; statuses: number[] }> {
+function shapes(major: 4 | 5, server: 'createServer' | 'listen', credentials: { token: string; jwks: unknown }): Promise<Shapes> {
   const script = `
     import http from 'node:http';
     import { createRequire } from 'node:module';
@@ -462,7 +463,7 @@ function shapes(major: 4 | 5, server: 'createServer' | 'listen', credentials: { 
   `;
   return new Promise((done, fail) =>
     execFile(process.execPath, ['--allow-natives-syntax', '--input-type=module', '-e', script], { timeout: 30_000, killSignal: 'SIGKILL', env: { ...process.env, SHAPES_INPUT: JSON.stringify(credentials) } }, (err, stdout) =>
-      err ? fail(err) : done(JSON.parse(stdout) as { pairs: number; sameReq: number; sameRes: number; fastReq: number; statuses: number[] }),
+      err ? fail(err) : done(JSON.parse(stdout) as Shapes),
     ),
   );
 }
