@@ -11,6 +11,8 @@
 //          --diagnose (diagnostic middlewares: async no-op everywhere; on Express core-direct, a sync-hit sketch, a sync no-op and one that only sets req.auth;
 //          and the paired rounds: bare and guards in one server process, switched every 250 ms)   --duration=S --rounds=N --warm=S --replicas=N --deadline=S (try-outs)
 //          --paired-groups=control,cached,uncached --cycles=N --processes=N --slice-ms=MS --paired-warm=S (paired-round try-outs)
+//          --load-sleeps (the load generator's event loop sleeps between responses, as before session 19: the server then
+//          pays for waking it; default: it polls without sleeping during timed rounds)
 //          --variants=bare,floor-cached,tg-cached (HTTP try-outs: only the variants of these kinds)   --rotation=N (try-outs: N distinct tokens in rotation, default 1,000)
 //          --profile | --no-profile (one more run per bare/floor/tokenguard server under the V8 profiler, summaries
 //          in the report; default on in full mode, off in quick mode)
@@ -53,6 +55,9 @@ const CONNECTIONS = 50;
 // Server profiles: on by default in full mode (3 s runs after the timed rounds), opt-in with --profile.
 const PROFILE = Boolean(args.profile) || (MODE === 'full' && !args['no-profile']);
 const ROTATION = args.rotation === undefined ? 1_000 : Number(args.rotation);
+// The load generator polls without sleeping during the HTTP and paired rounds (bench/load.mjs, session 19), so the
+// server does not pay for waking it; --load-sleeps restores the sleeping load generator for comparison.
+const BUSY_POLL = !args['load-sleeps'];
 if (!Number.isInteger(ROTATION) || ROTATION < 1) throw new Error('--rotation must be a positive integer');
 const log = (...a) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}]`, ...a);
 
@@ -201,14 +206,19 @@ async function prime(url, tokens) {
 }
 
 async function loadRun(load, url, tokens, duration, extra = {}) {
-  return (await ask(load, { type: 'run', url, tokens, connections: CONNECTIONS, duration, ...extra }, (duration + 30) * 1000, 'done')).result;
+  return (await ask(load, { type: 'run', url, tokens, connections: CONNECTIONS, duration, busyPoll: BUSY_POLL, ...extra }, (duration + 30) * 1000, 'done')).result;
 }
 
-async function measured(server, load, url, tokens, duration) {
+/** The load process's busy share of a run: its CPU time less the turns its busy-polling loop found nothing to do. */
+function loadBusyOf(r) {
+  return (r.loadCpuUs - (r.loadIdleUs ?? 0)) / (r.seconds * 1e6);
+}
+
+async function measured(server, load, url, tokens, duration, loadOptions = {}) {
   const st0 = await ask(server, { type: 'stats' });
   const m0 = await ask(server, { type: 'mark' });
   const k0 = coreTimes();
-  const r = await loadRun(load, url, tokens, duration);
+  const r = await loadRun(load, url, tokens, duration, loadOptions);
   const k1 = coreTimes();
   const m1 = await ask(server, { type: 'mark' });
   const st1 = await ask(server, { type: 'stats' });
@@ -232,7 +242,7 @@ async function measured(server, load, url, tokens, duration) {
   const shares = coreShares(k0, k1, SERVER_CORE);
   const foreign = Math.max(0, shares.busy - cpuUs / wallUs);
   const irq = (shares.irq * wallUs) / runUs;
-  return { ...r, serverReqs: reqs, hitRatio: verified > 0 ? (st1.hit - st0.hit) / verified : NaN, cpuPerReq: cpuUs / reqs, userPerReq, sysPerReq, gcPerReq, majorGcs, serverBusy, foreign, irq, loadBusy: r.loadCpuUs / (r.seconds * 1e6), rssMiB: m1.rssMiB };
+  return { ...r, serverReqs: reqs, hitRatio: verified > 0 ? (st1.hit - st0.hit) / verified : NaN, cpuPerReq: cpuUs / reqs, userPerReq, sysPerReq, gcPerReq, majorGcs, serverBusy, foreign, irq, loadBusy: loadBusyOf(r), rssMiB: m1.rssMiB };
 }
 
 async function httpBench(ctx, settings) {
@@ -334,7 +344,7 @@ async function httpBench(ctx, settings) {
     for (const vs of Object.values(plan)) for (const v of vs) for (const inst of v.instances ?? []) if (inst.server) await stop(inst.server);
     await stop(load);
   }
-  return { connections: CONNECTIONS, rotation: ROTATION, ...settings, frameworks, ...(PROFILE ? { profiles } : {}) };
+  return { connections: CONNECTIONS, rotation: ROTATION, busyPoll: BUSY_POLL, ...settings, frameworks, ...(PROFILE ? { profiles } : {}) };
 }
 
 /** CPU per request of every round of every process of a variant. */
@@ -509,7 +519,7 @@ async function pairedProcess(ctx, load, fw, group, settings, order) {
       if (err) throw new Error(`${v.id}: ${err}`);
     }
     const shares = coreShares(k0, k1, SERVER_CORE);
-    return { boundaries, order, irq: shares.irq, loadBusy: r.loadCpuUs / (r.seconds * 1e6), failed: r.non2xx + r.errors + r.timeouts };
+    return { boundaries, order, irq: shares.irq, loadBusy: loadBusyOf(r), failed: r.non2xx + r.errors + r.timeouts };
   } finally {
     await stop(server);
   }
@@ -601,7 +611,7 @@ async function pairedBench(ctx, settings) {
   } finally {
     await stop(load);
   }
-  return { available: true, ...settings, connections: CONNECTIONS, rotation: ROTATION, frameworks };
+  return { available: true, ...settings, connections: CONNECTIONS, rotation: ROTATION, busyPoll: BUSY_POLL, frameworks };
 }
 
 // ---------------------------------------------------------------- flood
@@ -622,11 +632,14 @@ async function floodBench(ctx, settings) {
     if (err) return { available: false, reason: err };
     await prime(url, ctx.tokens.RS256);
     // The random-kid stream: 10 connections at a fixed overall rate.
-    const floodRun = (duration) => loadRun(flood, url, ctx.floodTokens, duration, { connections: 10, overallRate: settings.rate });
+    // Both load processes share the load core here, so neither polls without sleeping (a spinning one would take
+    // the core from the other): the flood section measures as it did before session 19.
+    const sleeps = { busyPoll: false };
+    const floodRun = (duration) => loadRun(flood, url, ctx.floodTokens, duration, { connections: 10, overallRate: settings.rate, ...sleeps });
     // Warm-up: both kinds of request, so neither condition's first rounds carry the JIT's warm-up. Session 9's
     // runs (1 s of valid load only) had the quiet rounds of one process climb by 25% from first to last.
     if (settings.warm > 0) {
-      await Promise.all([floodRun(settings.warm), loadRun(load, url, ctx.tokens.RS256, settings.warm)]);
+      await Promise.all([floodRun(settings.warm), loadRun(load, url, ctx.tokens.RS256, settings.warm, sleeps)]);
     }
     const samples = { quiet: [], flood: [] };
     const floodStatus = {};
@@ -636,13 +649,13 @@ async function floodBench(ctx, settings) {
     for (let r = 0; r < settings.rounds; r++) {
       for (const mode of r % 2 ? ['flood', 'quiet'] : ['quiet', 'flood']) {
         if (mode === 'quiet') {
-          samples.quiet.push(await measured(server, load, url, ctx.tokens.RS256, settings.duration));
+          samples.quiet.push(await measured(server, load, url, ctx.tokens.RS256, settings.duration, sleeps));
           continue;
         }
         const hits0 = ctx.jwks.hits();
         const f = floodRun(settings.duration + 0.5);
         await sleep(200);
-        samples.flood.push(await measured(server, load, url, ctx.tokens.RS256, settings.duration));
+        samples.flood.push(await measured(server, load, url, ctx.tokens.RS256, settings.duration, sleeps));
         const fr = await f;
         jwksFetches += ctx.jwks.hits() - hits0;
         floodSent += fr.total;
