@@ -209,6 +209,14 @@ async function loadRun(load, url, tokens, duration, extra = {}) {
   return (await ask(load, { type: 'run', url, tokens, connections: CONNECTIONS, duration, busyPoll: BUSY_POLL, ...extra }, (duration + 30) * 1000, 'done')).result;
 }
 
+/**
+ * A server left unpinned may run on the load core too (the thread pool's question, `offload`): a load generator
+ * that never sleeps would hold that core, so for those rows it sleeps between responses as before session 19.
+ */
+function loadOptionsFor(v) {
+  return v.unpinned ? { busyPoll: false } : {};
+}
+
 /** The load process's busy share of a run: its CPU time less the turns its busy-polling loop found nothing to do. */
 function loadBusyOf(r) {
   return (r.loadCpuUs - (r.loadIdleUs ?? 0)) / (r.seconds * 1e6);
@@ -292,12 +300,12 @@ async function httpBench(ctx, settings) {
         const bad = await prime(inst.url, ctx.tokens[inst.v.alg]);
         if (bad) log(`  ${inst.id}: ${bad} of ${ctx.tokens[inst.v.alg].length} tokens refused while priming`);
         // The priming requests already warm the JIT; quick mode skips the extra warm-up run (warm: 0).
-        if (settings.warm > 0) await loadRun(load, inst.url, ctx.tokens[inst.v.alg], settings.warm);
+        if (settings.warm > 0) await loadRun(load, inst.url, ctx.tokens[inst.v.alg], settings.warm, loadOptionsFor(inst.v));
       }
       for (let r = 0; r < settings.rounds; r++) {
         const order = live.map((_, i) => live[(i + r) % live.length]);
         for (const inst of order) {
-          const s = await measured(inst.server, load, inst.url, ctx.tokens[inst.v.alg], settings.duration);
+          const s = await measured(inst.server, load, inst.url, ctx.tokens[inst.v.alg], settings.duration, loadOptionsFor(inst.v));
           if (inst.v.unpinned) {
             s.foreign = NaN;
             s.irq = NaN;
