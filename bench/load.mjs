@@ -53,7 +53,6 @@ process.on('message', async (msg) => {
         seconds: r.duration,
         loadCpuUs: cpu.user + cpu.system,
         loadIdleUs: poll === undefined ? 0 : poll.idleUs(),
-        busyPoll: poll !== undefined,
       },
     });
   } catch (err) {

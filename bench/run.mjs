@@ -219,7 +219,7 @@ function loadOptionsFor(v) {
 
 /** The load process's busy share of a run: its CPU time less the turns its busy-polling loop found nothing to do. */
 function loadBusyOf(r) {
-  return (r.loadCpuUs - (r.loadIdleUs ?? 0)) / (r.seconds * 1e6);
+  return (r.loadCpuUs - r.loadIdleUs) / (r.seconds * 1e6);
 }
 
 async function measured(server, load, url, tokens, duration, loadOptions = {}) {
