@@ -56,9 +56,25 @@ export function median(xs) {
  * not decided by that run. `[NaN, NaN]` when either list is empty.
  */
 export function bootstrapMedianDiff(a, b, resamples = 2_000, seed = 0x9e3779b9) {
-  const xa = a.filter(Number.isFinite);
-  const xb = b.filter(Number.isFinite);
-  if (xa.length === 0 || xb.length === 0) return [NaN, NaN];
+  return bootstrapInterval([a, b], (draw) => draw(0) - draw(1), resamples, seed);
+}
+
+/**
+ * A 90% interval for `(median(a) − median(base)) ÷ (median(b) − median(base))`, the same way: the ratio of two
+ * variants' costs over a common base (the uncached guard's extra CPU ÷ the floor guard's, both over bare), with all
+ * three lists resampled. `[NaN, NaN]` when a list is empty.
+ */
+export function bootstrapMedianRatio(a, b, base, resamples = 2_000, seed = 0x9e3779b9) {
+  return bootstrapInterval([a, b, base], (draw) => {
+    const bare = draw(2);
+    return (draw(0) - bare) / (draw(1) - bare);
+  }, resamples, seed);
+}
+
+/** The 5th and 95th percentiles of `statistic` over `resamples` bootstrap draws of `lists` (see above). */
+function bootstrapInterval(lists, statistic, resamples, seed) {
+  const xs = lists.map((list) => list.filter(Number.isFinite));
+  if (xs.some((x) => x.length === 0)) return [NaN, NaN];
   let state = seed >>> 0;
   // mulberry32: a small seeded generator; Math.random() cannot be seeded.
   const next = () => {
@@ -68,9 +84,9 @@ export function bootstrapMedianDiff(a, b, resamples = 2_000, seed = 0x9e3779b9) 
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
   };
-  const draw = (xs) => median(Array.from(xs, () => xs[Math.floor(next() * xs.length)]));
-  const diffs = Array.from({ length: resamples }, () => draw(xa) - draw(xb)).sort((x, y) => x - y);
-  return [diffs[Math.floor(resamples * 0.05)], diffs[Math.ceil(resamples * 0.95) - 1]];
+  const draw = (i) => median(Array.from(xs[i], () => xs[i][Math.floor(next() * xs[i].length)]));
+  const values = Array.from({ length: resamples }, () => statistic(draw)).sort((x, y) => x - y);
+  return [values[Math.floor(resamples * 0.05)], values[Math.ceil(resamples * 0.95) - 1]];
 }
 
 /** CPU time (user + system) of this whole process, threads included, in microseconds. */

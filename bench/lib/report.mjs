@@ -1,6 +1,6 @@
 // Renders the results object of run.mjs as bench/RESULTS.md: machine, method, a targets summary with
 // pass/fail, and the side-by-side tables.
-import { median } from './common.mjs';
+import { bootstrapMedianRatio, median } from './common.mjs';
 
 const TARGETS = { cacheHitUs: 3, extraCachedUs: 5, peerFactor: 12, reqRatio: 0.9, uncachedVsFloor: 1.15, heapMiB: 32, floodRatio: 0.9 };
 
@@ -17,6 +17,18 @@ const interval = (iv, d = 1) => (Array.isArray(iv) && iv.every(Number.isFinite) 
 
 /** ` (all rounds pooled: x µs, 90% interval lo to hi)` for an HTTP row that has them, else ''. */
 const pooledText = (v) => (Number.isFinite(v.extraPooled) ? ` (all rounds pooled: ${f(v.extraPooled)} µs, 90% interval ${interval(v.extraInterval)})` : '');
+
+/**
+ * ` (all rounds pooled: r×, 90% interval lo to hi)`: a row's extra CPU ÷ another's (both over bare) from every round of
+ * every process of the three (the rounds kept in the results, `samples`), with its bootstrap interval; '' without them.
+ */
+function pooledRatioText(row, other, bare) {
+  const rounds = (v) => (Array.isArray(v?.samples) ? v.samples.flat() : []);
+  const [a, b, base] = [rounds(row), rounds(other), rounds(bare)];
+  if (!a.length || !b.length || !base.length) return '';
+  const pooled = (median(a) - median(base)) / (median(b) - median(base));
+  return ` (all rounds pooled: ${f(pooled, 2)}×, 90% interval ${interval(bootstrapMedianRatio(a, b, base), 2)})`;
+}
 
 /** The microbenchmark row of `group` and `mode` for `alg`. */
 function microRow(micro, alg, group, mode = 'seq') {
@@ -90,7 +102,7 @@ function summary(res) {
         const ratio = u.extraCpuPerReq / floorGuard?.extraCpuPerReq;
         rows.push([
           `${fw}: ${u.id}: extra server CPU per request ÷ the node:crypto floor guard's (${u.alg})`,
-          `${f(u.extraCpuPerReq)} µs ÷ ${f(floorGuard?.extraCpuPerReq)} µs = ${f(ratio, 2)}× (÷ micro floor ${f(microFloor)} µs: ${f(u.extraCpuPerReq / microFloor, 2)}×)`,
+          `${f(u.extraCpuPerReq)} µs ÷ ${f(floorGuard?.extraCpuPerReq)} µs = ${f(ratio, 2)}×${pooledRatioText(u, floorGuard, bare)} (÷ micro floor ${f(microFloor)} µs: ${f(u.extraCpuPerReq / microFloor, 2)}×)`,
           `≤ ${TARGETS.uncachedVsFloor}×`,
           Number.isFinite(ratio) ? engineVerdict(res, u, ratio <= TARGETS.uncachedVsFloor) : 'n/a',
         ]);
@@ -169,7 +181,7 @@ function microTables(micro) {
 
 function httpTables(http) {
   const reps = http.replicas ?? 1;
-  const out = [`Settings: ${http.connections} connections, ${int(http.rotation)} distinct RS256 tokens in rotation, ${http.rounds} alternating rounds of ${http.duration} s after a ${http.warm} s warm-up per server; medians. "extra" is a row's median server CPU per request minus bare's.${reps > 1 ? ` Rows marked with several *process medians* ran in ${reps} server processes each; the row shows the best process (the same rule for bare, floor, tokenguard and peers), and every process's own median CPU µs/req is listed.` : ''} *Extra, all rounds pooled* takes the medians over every round of every process of the row and of bare instead, with a bootstrap 90% interval: the range this run's rounds can place the difference in (a target line inside it is not decided by the run). *User / system* splits the row's CPU per request into the server's JavaScript (user) and the kernel's work for it (system, mostly TCP); *of which GC pauses* is the part of it the main thread spent paused in garbage collection (from perf_hooks' gc entries; the collector's helper threads are in the CPU but not in the pauses).`];
+  const out = [`Settings: ${http.connections} connections, ${int(http.rotation)} distinct RS256 tokens in rotation, ${http.rounds} alternating rounds of ${http.duration} s after a ${http.warm} s warm-up per server; medians. "extra" is a row's median server CPU per request minus bare's.${reps > 1 ? ` Rows marked with several *process medians* ran in ${reps} server processes each; the row shows the best process (the same rule for bare, floor, tokenguard and peers), and every process's own median CPU µs/req is listed.` : ''} *Extra, all rounds pooled* takes the medians over every round of every process of the row and of bare instead, with a bootstrap 90% interval: the range this run's rounds can place the difference in (a target line inside it is not decided by the run); the uncached targets give the same for their ratio to the floor guard's extra, with the rounds of all three rows (guard, floor guard, bare) resampled. *User / system* splits the row's CPU per request into the server's JavaScript (user) and the kernel's work for it (system, mostly TCP); *of which GC pauses* is the part of it the main thread spent paused in garbage collection (from perf_hooks' gc entries; the collector's helper threads are in the CPU but not in the pauses).`];
   for (const [fw, vs] of Object.entries(http.frameworks)) {
     const rows = vs.map((v) =>
       v.error
