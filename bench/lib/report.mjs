@@ -19,15 +19,15 @@ const interval = (iv, d = 1) => (Array.isArray(iv) && iv.every(Number.isFinite) 
 const pooledText = (v) => (Number.isFinite(v.extraPooled) ? ` (all rounds pooled: ${f(v.extraPooled)} µs, 90% interval ${interval(v.extraInterval)})` : '');
 
 /**
- * ` (all rounds pooled: r×, 90% interval lo to hi)`: a row's extra CPU ÷ another's (both over bare) from every round of
- * every process of the three (the rounds kept in the results, `samples`), with its bootstrap interval; '' without them.
+ * ` (all rounds pooled: r×, 90% interval lo to hi)`: a row's pooled extra CPU ÷ another's (`extraPooled`, both over
+ * bare), with a bootstrap interval from every round of every process of the three (the rounds kept in the results,
+ * `samples`); '' without them.
  */
 function pooledRatioText(row, other, bare) {
   const rounds = (v) => (Array.isArray(v?.samples) ? v.samples.flat() : []);
   const [a, b, base] = [rounds(row), rounds(other), rounds(bare)];
   if (!a.length || !b.length || !base.length) return '';
-  const pooled = (median(a) - median(base)) / (median(b) - median(base));
-  return ` (all rounds pooled: ${f(pooled, 2)}×, 90% interval ${interval(bootstrapMedianRatio(a, b, base), 2)})`;
+  return ` (all rounds pooled: ${f(row.extraPooled / other.extraPooled, 2)}×, 90% interval ${interval(bootstrapMedianRatio(a, b, base), 2)})`;
 }
 
 /** The microbenchmark row of `group` and `mode` for `alg`. */
