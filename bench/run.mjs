@@ -462,14 +462,19 @@ function pairedGroups(tg) {
   ];
   const only = args['paired-groups'] ? String(args['paired-groups']).split(',') : groups.map((g) => g.id);
   // Only when asked for: the build of the moment against the snapshot bench/baseline.mjs made (a development A/B).
-  if (only.includes('baseline')) groups.push(baselineGroup());
+  if (only.includes('baseline')) groups.push(baselineGroup(false));
+  if (only.includes('baseline-uncached')) groups.push(baselineGroup(true));
   const unknown = only.filter((id) => !groups.some((g) => g.id === id));
-  if (unknown.length > 0) throw new Error(`--paired-groups: no group ${unknown.join(', ')} (groups: ${groups.map((g) => g.id).join(', ')}, baseline)`);
+  if (unknown.length > 0) throw new Error(`--paired-groups: no group ${unknown.join(', ')} (groups: ${groups.map((g) => g.id).join(', ')}, baseline, baseline-uncached)`);
   return groups.filter((g) => only.includes(g.id));
 }
 
-/** The `baseline` group: bare, tokenguard as snapshotted by bench/baseline.mjs (`--baseline=DIR`), tokenguard as built now. */
-function baselineGroup() {
+/**
+ * The `baseline` group: bare, tokenguard as snapshotted by bench/baseline.mjs (`--baseline=DIR`), tokenguard as built
+ * now, both with their verified-token caches primed. `baseline-uncached` (`uncached`): both with `cache: false`, so
+ * every request is a full verification (a change to the uncached path measured against the code before it).
+ */
+function baselineGroup(uncached) {
   const dir = args.baseline ? resolve(String(args.baseline)) : DEFAULT_BASELINE_DIR;
   let info;
   try {
@@ -477,10 +482,12 @@ function baselineGroup() {
   } catch {
     throw new Error(`--paired-groups=baseline: no snapshot in ${dir} (run node bench/baseline.mjs on the build to compare with first)`);
   }
-  return { id: 'baseline', alternate: true, variants: [
+  const label = uncached ? ', uncached' : '';
+  const cacheOptions = uncached ? { cache: false } : { prime: true };
+  return { id: uncached ? 'baseline-uncached' : 'baseline', alternate: true, variants: [
     { id: 'bare', guard: 'bare', kind: 'bare' },
-    { id: `tokenguard, baseline (${info.commit}${info.dirty ? ' + changes' : ''}, ${String(info.date).slice(0, 16)})`, guard: 'tokenguard-baseline', kind: 'tg-baseline', prime: true, baselineDir: dir },
-    { id: 'tokenguard, this build', guard: 'tokenguard', kind: 'tg-cached', prime: true, vs: 'tg-baseline' },
+    { id: `tokenguard${label}, baseline (${info.commit}${info.dirty ? ' + changes' : ''}, ${String(info.date).slice(0, 16)})`, guard: 'tokenguard-baseline', kind: 'tg-baseline', baselineDir: dir, ...cacheOptions },
+    { id: `tokenguard${label}, this build`, guard: 'tokenguard', kind: uncached ? 'tg-uncached' : 'tg-cached', vs: 'tg-baseline', ...cacheOptions },
   ] };
 }
 

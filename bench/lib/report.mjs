@@ -111,7 +111,8 @@ function summary(res) {
   }
   // The paired rounds (--diagnose) beside the verdicts, for information: the same differences inside one process.
   for (const [fw, groups] of Object.entries(res.paired?.available ? res.paired.frameworks : {})) {
-    const row = (kind) => groups.flatMap((g) => g.rows ?? []).find((r) => r.kind === kind);
+    // The development groups (this build against a snapshot) are not figures of the build's guard beside its yardsticks.
+    const row = (kind) => groups.filter((g) => !String(g.id).startsWith('baseline')).flatMap((g) => g.rows ?? []).find((r) => r.kind === kind);
     const tg = row('tg-cached');
     const yard = row('floor-cached');
     const tgU = row('tg-uncached');

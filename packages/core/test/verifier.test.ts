@@ -59,6 +59,42 @@ describe.each(['node', 'jose'] as const)('createTokenVerifier (engine %s)', (eng
     expect(JSON.parse(JSON.stringify(again)).expiresAt).toBe(new Date((auth.claims.exp as number) * 1000).toISOString());
   });
 
+  it('gives tokens with the same scope string one read-only scope set, and every token its own scopes', async () => {
+    const a1 = await verifier.verify(await signToken(rsa, { iss: ISS, aud: AUD, sub: 'svc-1', scope: 'orders:read orders:write' }));
+    const a2 = await verifier.verify(await signToken(ec, { iss: ISS, aud: AUD, sub: 'svc-2', scope: 'orders:read orders:write' }));
+    expect(a2.scopes).toBe(a1.scopes);
+    expect(() => (a2.scopes as Set<string>).add('orders:admin')).toThrow(TypeError);
+    // With scp beside it, or another string, the set is the token's own.
+    const withScp = await verifier.verify(await signToken(rsa, { iss: ISS, aud: AUD, scope: 'orders:read orders:write', scp: ['orders:admin'] }));
+    expect([...withScp.scopes].sort()).toEqual(['orders:admin', 'orders:read', 'orders:write']);
+    expect([...a1.scopes].sort()).toEqual(['orders:read', 'orders:write']);
+    // More distinct strings than the memo holds (it is emptied when full): each token still gets exactly its scopes.
+    const auths = await Promise.all(Array.from({ length: 70 }, async (_, i) => verifier.verify(await signToken(ed, { iss: ISS, aud: AUD, scope: `s${i} common` }))));
+    auths.forEach((auth, i) => expect([...auth.scopes]).toEqual([`s${i}`, 'common']));
+    const again = await verifier.verify(await signToken(rsa, { iss: ISS, aud: AUD, scope: 's3 common' }));
+    expect([...again.scopes]).toEqual(['s3', 'common']);
+    // A forged token's scopes never reach a shared set: it is refused before its scopes are read.
+    const forged = await signToken(await makeKey('RS256', rsa.kid), { iss: ISS, aud: AUD, scope: 'orders:read orders:write orders:admin' });
+    expect((await rejection(verifier.verify(forged))).code).toBe('signature_invalid');
+    expect([...a1.scopes].sort()).toEqual(['orders:read', 'orders:write']);
+  });
+
+  it('refuses a known key that cannot verify the alg every time, while its memo is reused', async () => {
+    const v = createTokenVerifier({ issuer: ISS, audience: AUD, keys: jwks(rsa, ec) as never, algorithms: ['RS256', 'ES256'], engine, metrics: false, cache: false });
+    try {
+      // RS256 signed with the RSA key but naming the EC key's kid: the kid resolves, the key does not fit.
+      for (let i = 0; i < 3; i++) {
+        const unfit = await signToken(rsa, { iss: ISS, aud: AUD }, { header: { kid: ec.kid } });
+        expect(await rejection(v.verify(unfit))).toMatchObject({ code: 'key_not_found', status: 401 });
+      }
+      const good = await signToken(rsa, { iss: ISS, aud: AUD, sub: 'svc-fit' });
+      expect((await v.verify(good)).subject).toBe('svc-fit');
+      expect((await v.verify(good)).subject).toBe('svc-fit');
+    } finally {
+      await v.close();
+    }
+  });
+
   it('serializes every field but the token (fingerprint and scopes included)', async () => {
     const token = await signToken(rsa, { iss: ISS, aud: AUD, sub: 'svc-j', scope: 'a b' });
     const auth = await verifier.verify(token);
