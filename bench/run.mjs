@@ -268,14 +268,17 @@ async function httpBench(ctx, settings) {
       const instances = variants.flatMap((v) => Array.from({ length: v.replicas ?? 1 }, (_, replica) => ({ v, replica, id: `${v.id}#${replica + 1}` })));
       for (const v of variants) v.instances = instances.filter((i) => i.v === v);
       const live = [];
-      // Start every server of this framework at once (start-up is not measured), then check each one.
+      // Start every server of this framework at once (start-up is not measured), then check each one. They share one
+      // core, so they all finish starting at about the same time, after the sum of their start-ups (~0.7 s of CPU
+      // each, more on a cold disk cache): the wait grows with their number (Express's 44 took over 30 s in session 21).
+      const readyMs = 30_000 + 2_000 * instances.length;
       await Promise.all(
         instances.map(async (inst) => {
           const v = inst.v;
           const server = startNode('http-server.mjs', [], { core: v.unpinned ? undefined : SERVER_CORE, nodeArgs: TIMED_NODE_ARGS });
           inst.server = server;
           try {
-            const ready = await ask(server, { type: 'config', framework: fw, guard: v.guard, alg: v.alg, cache: v.cache, engine: v.engine, offload: v.offload, preload: v.preload, issuer: ISSUER, audience: AUDIENCE, jwksUri: ctx.jwks.url, pem: ctx.keys[v.alg].pem, jwk: ctx.keys[v.alg].jwk }, 30_000, 'ready');
+            const ready = await ask(server, { type: 'config', framework: fw, guard: v.guard, alg: v.alg, cache: v.cache, engine: v.engine, offload: v.offload, preload: v.preload, issuer: ISSUER, audience: AUDIENCE, jwksUri: ctx.jwks.url, pem: ctx.keys[v.alg].pem, jwk: ctx.keys[v.alg].jwk }, readyMs, 'ready');
             inst.url = `http://127.0.0.1:${ready.port}`;
           } catch (err) {
             inst.error = String(err.message ?? err);
