@@ -4,7 +4,7 @@ import { TokenError, type TokenErrorCode } from './errors.js';
 import { extractWith, isB64Token, malformedHeader, TRANSPORT, type ExtractOptions, type KnownTokens } from './extract-token.js';
 import { checkClaims, checkPredicate, registeredClaims, type RegisteredClaims } from './lib/claims.js';
 import { HeaderMemo, own, splitJws, type SplitJws } from './lib/decode.js';
-import { assertKeyFits, fittedKey, verifyPrepared, verifySegments, type PreparedKey } from './lib/fast-verify.js';
+import { assertKeyFits, fittedKey, verifyPrepared, type PreparedKey } from './lib/fast-verify.js';
 import { fingerprint } from './lib/fingerprint.js';
 import type { KeySource, ResolvedKey } from './lib/key-source.js';
 import { createKeySource } from './lib/key-sources.js';
@@ -76,16 +76,17 @@ function memoizedKey(issuer: Issuer, alg: string, kid: string | undefined, nowMs
   return memo;
 }
 
-function rememberKey(issuer: Issuer, alg: string, kid: string | undefined, key: ResolvedKey, nowMs: number): void {
+function rememberKey(issuer: Issuer, alg: string, kid: string | undefined, key: ResolvedKey, nowMs: number): KeyMemo {
   let byAlg = issuer.keyMemo.get(alg);
   if (byAlg === undefined) issuer.keyMemo.set(alg, (byAlg = { noKid: undefined, byKid: new Map() }));
   const memo: KeyMemo = { key, until: nowMs + KEY_REUSE_MS, prepared: fittedKey(alg, key) };
   if (kid === undefined) {
     byAlg.noKid = memo;
-    return;
+    return memo;
   }
   if (byAlg.byKid.size >= KEY_MEMO_MAX) byAlg.byKid.clear();
   byAlg.byKid.set(kid, memo);
+  return memo;
 }
 
 // Header members that change how a JWS is processed; tokenguard understands none of them, so it rejects them.
@@ -551,7 +552,7 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
     const pre = precheck(token, info);
     const nowMs = Date.now();
     const memo = memoizedKey(pre.issuer, pre.alg, pre.kid, nowMs);
-    if (memo === undefined || s.engine !== 'node' || s.offload || s.predicate !== undefined) return checkWithWaits(token, info, pre, memo?.key, nowMs);
+    if (memo === undefined || s.engine !== 'node' || s.offload || s.predicate !== undefined) return checkWithWaits(token, info, pre, memo, nowMs);
     const { d, alg, issuer } = pre;
     const key = memo.key;
     const prepared = memo.prepared;
@@ -569,7 +570,7 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
    * kid during the refetch cooldown) is refused here, synchronously: a flood of random kids then costs no promise
    * chain. Everything else goes on to {@link checkUncachedAsync}.
    */
-  function checkWithWaits(token: string, info: AttemptInfo, pre: Prechecked, memoized: ResolvedKey | undefined, startMs: number): Promise<Passed> {
+  function checkWithWaits(token: string, info: AttemptInfo, pre: Prechecked, memoized: KeyMemo | undefined, startMs: number): Promise<Passed> {
     if (memoized === undefined) {
       const refusal = pre.issuer.source.refusal?.(keyHeader(pre.alg, pre.kid));
       if (refusal !== undefined) throw refusal;
@@ -578,22 +579,24 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
   }
 
   /** {@link checkUncached} with its waits: the key lookup, `offload`, the jose engine, a predicate. */
-  async function checkUncachedAsync(token: string, info: AttemptInfo, pre: Prechecked, memoized: ResolvedKey | undefined, startMs: number): Promise<Passed> {
+  async function checkUncachedAsync(token: string, info: AttemptInfo, pre: Prechecked, memoized: KeyMemo | undefined, startMs: number): Promise<Passed> {
     const { d, alg, kid, issuer } = pre;
     const { payload } = d;
     // The clock is read again after any wait (a key-set fetch, the thread pool, jose).
     let offloaded: boolean;
     let nowMs = startMs;
-    let key = memoized;
-    if (key === undefined) {
+    let memo = memoized;
+    if (memo === undefined) {
       // Only alg and kid reach the key source: embedded jwk/jku/x5u/x5c never select or fetch a key.
-      key = await issuer.source.resolve(keyHeader(alg, kid));
+      const resolved = await issuer.source.resolve(keyHeader(alg, kid));
       nowMs = Date.now();
-      rememberKey(issuer, alg, kid, key, nowMs);
+      memo = rememberKey(issuer, alg, kid, resolved, nowMs);
     }
-    assertKeyFits(alg, key);
+    const { key, prepared } = memo;
+    // The memo checked the key's fit for this alg (see checkUncached).
+    if (prepared === undefined) assertKeyFits(alg, key);
     if (s.engine === 'node') {
-      const ok = verifySegments(alg, key, d.signingInput, d.signatureSegment, s.offload);
+      const ok = prepared === undefined ? false : verifyPrepared(prepared, d.signingInput, d.signatureSegment, s.offload);
       offloaded = ok !== true && ok !== false;
       if (!(ok === true || (ok !== false && (await ok)))) reject('signature_invalid', DESCRIPTIONS.signature);
     } else {
