@@ -12,7 +12,7 @@ import { ALGS, ISSUER, AUDIENCE, flat, makeKey, signTokens } from './lib/tokens.
 const args = parseArgs(process.argv.slice(2));
 const PRESETS = {
   smoke: { uncachedOps: 60, cachedOps: 2_000, rotation: 100, rounds: 1, warm: 30, inflight: 16, replicas: 1 },
-  quick: { uncachedOps: 1_000, cachedOps: 50_000, rotation: 1_000, rounds: 3, warm: 500, inflight: 64, replicas: 1 },
+  quick: { uncachedOps: 600, cachedOps: 50_000, rotation: 1_000, rounds: 3, warm: 250, inflight: 64, replicas: 1 },
   full: { uncachedOps: 3_000, cachedOps: 200_000, rotation: 1_000, rounds: 9, warm: 500, inflight: 64, replicas: 2 },
 };
 const cfg = { ...PRESETS[args.smoke ? 'smoke' : args.quick ? 'quick' : 'full'] };

@@ -13,6 +13,8 @@
 //          --paired-groups=control,cached,uncached --cycles=N --processes=N --slice-ms=MS --paired-warm=S (paired-round try-outs)
 //          --load-sleeps (the load generator's event loop sleeps between responses, as before session 19: the server then
 //          pays for waking it; default: it polls without sleeping during timed rounds)
+//          --lockstep (every load connection starts at the first token, as autocannon does by itself, so all of them move
+//          through the rotation together; default: connection k starts at token k × 1,000 / 50)
 //          --variants=bare,floor-cached,tg-cached (HTTP try-outs: only the variants of these kinds)   --rotation=N (try-outs: N distinct tokens in rotation, default 1,000)
 //          --profile | --no-profile (one more run per bare/floor/tokenguard server under the V8 profiler, summaries
 //          in the report; default on in full mode, off in quick mode)
@@ -28,7 +30,7 @@ const args = parseArgs(process.argv.slice(2));
 const MODE = args.smoke ? 'smoke' : args.quick ? 'quick' : 'full';
 const SETTINGS = {
   smoke: { sections: ['micro'], http: null, flood: null, memoryTokens: 0, deadlineS: 60 },
-  quick: { sections: ['micro', 'memory', 'http', 'flood'], http: { duration: 2, warm: 0, rounds: 2, replicas: 1, extraAlgs: false, allEngines: false }, paired: { processes: 1, warm: 1, sliceMs: 250, cycles: 8 }, flood: { duration: 2, warm: 1, rounds: 3, rate: 500 }, memoryTokens: 10_000, deadlineS: 240 },
+  quick: { sections: ['micro', 'memory', 'http', 'flood'], http: { duration: 1.5, warm: 0, rounds: 2, replicas: 1, extraAlgs: false, allEngines: false }, paired: { processes: 1, warm: 1, sliceMs: 250, cycles: 8 }, flood: { duration: 2, warm: 1, rounds: 2, rate: 500 }, memoryTokens: 10_000, deadlineS: 240 },
   full: { sections: ['micro', 'memory', 'http', 'flood'], http: { duration: 4, warm: 10, rounds: 5, replicas: 3, extraAlgs: true, allEngines: true }, paired: { processes: 2, warm: 6, sliceMs: 250, cycles: 24 }, flood: { duration: 6, warm: 10, rounds: 5, rate: 500 }, memoryTokens: 10_000, deadlineS: 5_400 },
 }[MODE];
 // The paired rounds are a diagnostic (see pairedBench): --diagnose adds them after the HTTP rounds (full runs then
@@ -58,6 +60,10 @@ const ROTATION = args.rotation === undefined ? 1_000 : Number(args.rotation);
 // The load generator polls without sleeping during the HTTP and paired rounds (bench/load.mjs, session 19), so the
 // server does not pay for waking it; --load-sleeps restores the sleeping load generator for comparison.
 const BUSY_POLL = !args['load-sleeps'];
+// Each load connection starts the token rotation at its own place (bench/load.mjs, session 22), so consecutive
+// requests carry different tokens; --lockstep restores autocannon's own order (every connection from the first
+// token, all of them moving through the list together) for comparison.
+const SPREAD = !args.lockstep;
 if (!Number.isInteger(ROTATION) || ROTATION < 1) throw new Error('--rotation must be a positive integer');
 const log = (...a) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}]`, ...a);
 
@@ -206,7 +212,7 @@ async function prime(url, tokens) {
 }
 
 async function loadRun(load, url, tokens, duration, extra = {}) {
-  return (await ask(load, { type: 'run', url, tokens, connections: CONNECTIONS, duration, busyPoll: BUSY_POLL, ...extra }, (duration + 30) * 1000, 'done')).result;
+  return (await ask(load, { type: 'run', url, tokens, connections: CONNECTIONS, duration, busyPoll: BUSY_POLL, spread: SPREAD, ...extra }, (duration + 30) * 1000, 'done')).result;
 }
 
 /**
@@ -355,7 +361,7 @@ async function httpBench(ctx, settings) {
     for (const vs of Object.values(plan)) for (const v of vs) for (const inst of v.instances ?? []) if (inst.server) await stop(inst.server);
     await stop(load);
   }
-  return { connections: CONNECTIONS, rotation: ROTATION, busyPoll: BUSY_POLL, ...settings, frameworks, ...(PROFILE ? { profiles } : {}) };
+  return { connections: CONNECTIONS, rotation: ROTATION, busyPoll: BUSY_POLL, spread: SPREAD, ...settings, frameworks, ...(PROFILE ? { profiles } : {}) };
 }
 
 /** CPU per request of every round of every process of a variant. */
@@ -629,7 +635,7 @@ async function pairedBench(ctx, settings) {
   } finally {
     await stop(load);
   }
-  return { available: true, ...settings, connections: CONNECTIONS, rotation: ROTATION, busyPoll: BUSY_POLL, frameworks };
+  return { available: true, ...settings, connections: CONNECTIONS, rotation: ROTATION, busyPoll: BUSY_POLL, spread: SPREAD, frameworks };
 }
 
 // ---------------------------------------------------------------- flood
