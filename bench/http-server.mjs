@@ -82,7 +82,9 @@ function cachedFloor(check) {
 async function tgOptions(cfg) {
   const { createMemoryRevocationStore } = await import('@tokenguard/core');
   return {
-    revocation: createMemoryRevocationStore(),
+    ...(cfg.parts?.revocation === false ? {} : { revocation: createMemoryRevocationStore() }),
+    ...(cfg.parts?.metrics === false ? { metrics: false } : {}),
+    ...(cfg.parts?.hook ? { hook: cfg.parts.hook } : {}),
     issuer: cfg.issuer,
     audience: cfg.audience,
     jwksUri: cfg.jwksUri,
@@ -260,6 +262,31 @@ async function fastifyApp(cfg) {
       }
     });
     app.get('/', async (req) => ({ ok: true, sub: req.claims.sub }));
+  } else if (cfg.guard === 'core-direct') {
+    // Diagnostic: the core's synchronous entry (what the adapter calls; metrics and revocation as configured) in an
+    // onRequest hook shaped like the floor guard's, without the adapter: tells the adapter and its hook from the core.
+    const { createTokenVerifier, syncEntryOf } = await import('@tokenguard/core');
+    const entry = syncEntryOf(createTokenVerifier(await tgOptions(cfg)));
+    app.decorateRequest('auth', null);
+    app.addHook('onRequest', (req, reply, done) => {
+      let auth;
+      try {
+        auth = entry.verifyRequest(req.raw, undefined);
+      } catch {
+        reply.code(401).send({ error: 'invalid_token' });
+        return;
+      }
+      if (auth instanceof Promise) {
+        auth.then((a) => {
+          req.auth = a;
+          done();
+        }, () => reply.code(401).send({ error: 'invalid_token' }));
+        return;
+      }
+      req.auth = auth;
+      done();
+    });
+    app.get('/', async (req) => ({ ok: true, sub: req.auth?.subject ?? null }));
   } else if (cfg.guard === 'async-noop') {
     app.addHook('onRequest', async () => {});
     app.get('/', async () => ({ ok: true, sub: null }));
@@ -308,6 +335,31 @@ async function koaApp(cfg) {
       return next();
     });
     app.use((ctx) => (ctx.body = { ok: true, sub: ctx.state.claims.sub }));
+  } else if (cfg.guard === 'core-direct') {
+    // Diagnostic: the core's synchronous entry in a middleware shaped like the floor guard's, without the adapter.
+    const { createTokenVerifier, syncEntryOf } = await import('@tokenguard/core');
+    const entry = syncEntryOf(createTokenVerifier(await tgOptions(cfg)));
+    const deny = (ctx) => {
+      ctx.status = 401;
+      ctx.body = { error: 'invalid_token' };
+    };
+    app.use((ctx, next) => {
+      let auth;
+      try {
+        auth = entry.verifyRequest(ctx.req, undefined);
+      } catch {
+        return deny(ctx);
+      }
+      if (auth instanceof Promise) {
+        return auth.then((a) => {
+          ctx.state.auth = a;
+          return next();
+        }, () => deny(ctx));
+      }
+      ctx.state.auth = auth;
+      return next();
+    });
+    app.use((ctx) => (ctx.body = { ok: true, sub: ctx.state.auth?.subject ?? null }));
   } else if (cfg.guard === 'async-noop') {
     app.use(async (_ctx, next) => {
       await Promise.resolve();

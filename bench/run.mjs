@@ -473,8 +473,17 @@ function pairedGroups(tg) {
   // Only when asked for: the build of the moment against the snapshot bench/baseline.mjs made (a development A/B).
   if (only.includes('baseline')) groups.push(baselineGroup(false));
   if (only.includes('baseline-uncached')) groups.push(baselineGroup(true));
+  // Only when asked for: a cache hit taken apart (a development diagnostic): the core's synchronous entry in a
+  // minimal hook or middleware shaped like the least safe cache's, and (Fastify) the adapter on its onRequest hook.
+  if (only.includes('parts')) groups.push({ id: 'parts', variants: [
+    { id: 'bare', guard: 'bare', kind: 'bare' },
+    { id: 'node:crypto floor guard, cached', guard: 'floor-cached', kind: 'floor-cached', prime: true },
+    { id: 'core sync entry in a minimal hook', guard: 'core-direct', kind: 'diag', prime: true },
+    { id: 'tokenguard, onRequest hook', guard: 'tokenguard', kind: 'diag', prime: true, parts: { hook: 'onRequest' }, frameworks: ['fastify'] },
+    { id: 'tokenguard', guard: 'tokenguard', kind: 'tg-cached', prime: true },
+  ] });
   const unknown = only.filter((id) => !groups.some((g) => g.id === id));
-  if (unknown.length > 0) throw new Error(`--paired-groups: no group ${unknown.join(', ')} (groups: ${groups.map((g) => g.id).join(', ')}, baseline, baseline-uncached)`);
+  if (unknown.length > 0) throw new Error(`--paired-groups: no group ${unknown.join(', ')} (groups: ${groups.map((g) => g.id).join(', ')}, baseline, baseline-uncached, parts)`);
   return groups.filter((g) => only.includes(g.id));
 }
 
@@ -507,7 +516,7 @@ async function pairedProcess(ctx, load, fw, group, settings, order) {
   const served = order.map((i) => group.variants[i]);
   const server = startNode('http-server.mjs', [], { core: SERVER_CORE, nodeArgs: TIMED_NODE_ARGS });
   try {
-    const variants = served.map((v) => ({ guard: v.guard, alg: 'RS256', cache: v.cache, engine: v.engine, baselineDir: v.baselineDir, issuer: ISSUER, audience: AUDIENCE, jwksUri: ctx.jwks.url, pem: ctx.keys.RS256.pem, jwk: ctx.keys.RS256.jwk }));
+    const variants = served.map((v) => ({ guard: v.guard, alg: 'RS256', cache: v.cache, engine: v.engine, baselineDir: v.baselineDir, parts: v.parts, issuer: ISSUER, audience: AUDIENCE, jwksUri: ctx.jwks.url, pem: ctx.keys.RS256.pem, jwk: ctx.keys.RS256.jwk }));
     const { port } = await ask(server, { type: 'paired-config', framework: fw, variants }, 30_000, 'ready');
     const url = `http://127.0.0.1:${port}`;
     for (const [index, v] of served.entries()) {
@@ -617,7 +626,9 @@ async function pairedBench(ctx, settings) {
     const groups = pairedGroups(ctx.tg);
     for (const fw of only.filter((x) => ctx.adapters[x])) {
       frameworks[fw] = [];
-      for (const group of groups) {
+      for (const shared of groups) {
+        // A variant may be for some frameworks only (`frameworks`).
+        const group = { ...shared, variants: shared.variants.filter((v) => !v.frameworks || v.frameworks.includes(fw)) };
         log(`paired: ${fw} ${group.id} (${group.variants.map((v) => v.id).join(' | ')}) ×${settings.processes}`);
         const processes = [];
         let error = null;
