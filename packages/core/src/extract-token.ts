@@ -42,18 +42,27 @@ function isAuthorizationName(name: unknown): boolean {
 function authorizationValue(req: RequestLike, realm: string | undefined): string | undefined {
   const raw = req.rawHeaders;
   if (Array.isArray(raw)) {
-    let found = -1;
-    for (let i = 0; i + 1 < raw.length; i += 2) {
-      if (isAuthorizationName(raw[i])) {
-        if (found >= 0) throw badRequest(TRANSPORT.twoHeaders, realm);
-        found = i + 1;
-      }
-    }
-    if (found >= 0) return String(raw[found]);
+    const at = authorizationIndex(raw);
+    if (at === SEVERAL) throw badRequest(TRANSPORT.twoHeaders, realm);
+    if (at >= 0) return String(raw[at]);
   }
   const values = otherAuthorizationValues(req);
   if (values.length > 1) throw badRequest(TRANSPORT.twoHeaders, realm);
   return values[0];
+}
+
+const SEVERAL = -2;
+
+/** Where the one Authorization value of node's `rawHeaders` is: its index, -1 when there is none, SEVERAL. */
+function authorizationIndex(raw: readonly unknown[]): number {
+  let found = -1;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if (isAuthorizationName(raw[i])) {
+      if (found >= 0) return SEVERAL;
+      found = i + 1;
+    }
+  }
+  return found;
 }
 
 /** The Authorization header values when `rawHeaders` has none: `headersDistinct`, then `headers`. */
@@ -227,6 +236,28 @@ function bodyToken(req: RequestLike, realm: string | undefined): string | undefi
   // RFC 6750 §2.2: only application/x-www-form-urlencoded bodies; JSON and multipart carry no token.
   if (type === undefined || type.split(';')[0]!.trim().toLowerCase() !== 'application/x-www-form-urlencoded') return undefined;
   return fromParameters(req.body, realm);
+}
+
+/**
+ * The Authorization value of a request that can carry its token in that header only: node's `rawHeaders` with
+ * exactly one Authorization header, a URL without '?' (and no `query` property beside it, unless `queryFromUrl` says
+ * the query comes from that URL), and no body to read (GET or HEAD, or `allowBodyToken: false`). For such a request
+ * {@link extractWith} returns the token of this value or throws on the value itself; the verifier answers a cached
+ * value at once (see `verifyRequestNow`). Undefined for any other request, which is then extracted as usual.
+ */
+export function soleHeaderValue(req: RequestLike, options: ExtractOptions, queryFromUrl: boolean): string | undefined {
+  const raw = req.rawHeaders;
+  if (!Array.isArray(raw)) return undefined;
+  const m = req.method;
+  if (options.allowBodyToken !== false && m !== 'GET' && m !== 'HEAD') return undefined;
+  const url = req.url;
+  if (typeof url !== 'string' || url.indexOf('?') !== -1) return undefined;
+  // Without the caller's word that the query comes from the URL, a request with a `query` at all (a framework's
+  // parsed query, perhaps a getter that parses on every read) is left to the extraction, which reads it once.
+  if (!queryFromUrl && 'query' in req) return undefined;
+  const at = authorizationIndex(raw);
+  const value: unknown = at < 0 ? undefined : raw[at];
+  return typeof value === 'string' ? value : undefined;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { jwtVerify, type ProtectedHeaderParameters } from 'jose';
 import { TokenError, type TokenErrorCode } from './errors.js';
-import { extractWith, isB64Token, malformedHeader, TRANSPORT, type ExtractOptions, type KnownTokens } from './extract-token.js';
+import { extractWith, isB64Token, malformedHeader, soleHeaderValue, TRANSPORT, type ExtractOptions, type KnownTokens } from './extract-token.js';
 import { checkClaims, checkPredicate, registeredClaims, type RegisteredClaims } from './lib/claims.js';
 import { HeaderMemo, own, splitJws, type SplitJws } from './lib/decode.js';
 import { assertKeyFits, fittedKey, verifyPrepared, type PreparedKey } from './lib/fast-verify.js';
@@ -726,6 +726,14 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
    */
   function verifyRequestNow(req: RequestLike, context: VerifyContext | undefined, queryFromUrl = false): AuthInfo | undefined | Promise<AuthInfo | undefined> {
     const started = startClock();
+    if (cache !== undefined && s.getToken === undefined && typeof req === 'object' && req !== null) {
+      // A request whose token can only be in its one Authorization header, and a value the cache knows: extraction
+      // would return that value's token (see soleHeaderValue), so the hit is served without it. Any other request,
+      // or a value not cached, is extracted below (the value then looked up once more, before its verification).
+      const value = soleHeaderValue(req, extractOptions, queryFromUrl);
+      const entry = value === undefined ? undefined : cache.byHeader(value);
+      if (entry !== undefined) return fromCache(entry.auth.token, entry, started, context);
+    }
     let token: string | undefined;
     takeSeen();
     seenToken = undefined;

@@ -148,6 +148,33 @@ describe.each(['node', 'jose'] as const)('verified-token cache and revocation (e
     await v.close();
   });
 
+  it('a cached Authorization value is answered at once only where it is the one place a token can be: every other request is extracted and refused as before', async () => {
+    const { telemetry, rec } = recorder();
+    const v = createTokenVerifier(opts(), { telemetry });
+    const token = await signToken(key, { iss: ISS, aud: AUD, sub: 's' });
+    const value = `Bearer ${token}`;
+    const req = (extra: Record<string, unknown> = {}, rawHeaders = ['Host', 'api.test', 'Authorization', value]) => ({ headers: { authorization: value }, rawHeaders, method: 'GET', url: '/orders', ...extra });
+    const auth = await v.verifyRequest(req());
+    for (const ok of [req(), req({ method: 'HEAD' }), req({ url: '/orders/7' }), req({ query: undefined }), req({ query: {} })]) expect(await v.verifyRequest(ok)).toBe(auth);
+    const refused: [string, Record<string, unknown>, string[]?][] = [
+      ['a second Authorization header', {}, ['Authorization', value, 'authorization', value]],
+      ['a query token beside it', { url: `/orders?access_token=${token}` }],
+      ['a repeated query parameter', { url: '/orders?access_token=a&access_token=b' }],
+      ['a parsed query with a token beside it', { query: { access_token: token } }],
+      ['a form-body token beside it', { method: 'POST', headers: { authorization: value, 'content-type': 'application/x-www-form-urlencoded' }, body: { access_token: token } }],
+    ];
+    for (const [what, extra, raw] of refused) {
+      expect({ what, code: await codeOf(v.verifyRequest(req(extra, raw))) }).toEqual({ what, code: 'invalid_request 400' });
+    }
+    // The query and the body as the extraction reads them: a query without a token, a JSON body, a PUT without a body.
+    for (const ok of [req({ url: '/orders?page=2' }), req({ method: 'POST', headers: { authorization: value, 'content-type': 'application/json' }, body: { access_token: 'x' } }), req({ method: 'PUT' })]) {
+      expect(await v.verifyRequest(ok)).toBe(auth);
+    }
+    expect(rec.accepted.map((e) => e.cache)).toEqual(['miss', ...Array(8).fill('hit')]);
+    expect(rec.rejected.map((e) => e.code)).toEqual(Array(5).fill('invalid_request'));
+    await v.close();
+  });
+
   it('tokens with the same cache key (same characters near the end) take turns in one slot and are never confused', () => {
     const sizes: number[] = [];
     const cache = createTokenCache(10, (n) => sizes.push(n));
@@ -175,6 +202,39 @@ describe.each(['node', 'jose'] as const)('verified-token cache and revocation (e
     cache.set('x', short);
     expect(cache.get('x')).toBe(short);
     expect(sizes).toEqual([1, 0, 1]);
+  });
+
+  it('hits find exactly what the cache holds: evicted, replaced, deleted and cleared entries are never found again', () => {
+    const sizes: number[] = [];
+    const cache = createTokenCache(4, (n) => sizes.push(n));
+    // Distinct keys: the five characters before the last one differ.
+    const tokenOf = (i: number) => `eyJh.eyJwIjoxfQ.${String(i).padStart(5, '0')}Q`;
+    const entry = (token: string) => ({ auth: { token }, exp: 0, jti: undefined, key: {}, source: {}, event: {}, header: `Bearer ${token}` }) as unknown as CacheEntry;
+    const found = (i: number) => {
+      const byToken = cache.get(tokenOf(i));
+      const byHeader = cache.byHeader(`Bearer ${tokenOf(i)}`);
+      expect(byHeader).toBe(byToken);
+      return byToken;
+    };
+    const entries = Array.from({ length: 12 }, (_, i) => entry(tokenOf(i)));
+    for (let i = 0; i < 12; i++) cache.set(tokenOf(i), entries[i]!);
+    expect(cache.size).toBe(4);
+    // Nothing was used: the oldest went first, and none of them is still answered.
+    for (let i = 0; i < 8; i++) expect(found(i)).toBeUndefined();
+    for (let i = 8; i < 12; i++) expect(found(i)).toBe(entries[i]);
+    // Replaced under its own key: the new entry is answered, the old one is gone.
+    const again = entry(tokenOf(9));
+    cache.set(tokenOf(9), again);
+    expect(found(9)).toBe(again);
+    expect(cache.size).toBe(4);
+    cache.delete(tokenOf(10));
+    expect(found(10)).toBeUndefined();
+    expect(cache.size).toBe(3);
+    cache.clear();
+    for (let i = 0; i < 12; i++) expect(found(i)).toBeUndefined();
+    cache.set(tokenOf(3), entries[3]!);
+    expect(found(3)).toBe(entries[3]);
+    expect(sizes.at(-1)).toBe(1);
   });
 
   it('a hit re-checks exp against the clock and drops the entry', async () => {

@@ -61,14 +61,26 @@ const SECOND_CHANCES = 16;
  * Creates the verified-token cache (lru-cache, at most `maxEntries` tokens). `onSize` is told the new size
  * whenever it changes. Freshness (exp, revocation, key still published) is the verifier's job on each hit.
  *
- * A hit does not reorder lru-cache's list (`peek`); it only marks the entry it already holds as used. When an
+ * A hit does not reorder lru-cache's list; it only marks the entry it already holds as used. When an
  * insert would evict, the oldest entries that were used since they were last looked at are moved to the young
  * end instead (a second chance, as in the CLOCK algorithm; at most 16 per insert), so a token in use is not
  * evicted for one that was seen once. The reordering is paid on the rare insert into a full cache, not on every
  * hit: lru-cache's move-to-front touches four list slots at random indices, cold memory in a busy server.
+ *
+ * Hits are answered from a plain `Map` of the same entries, which lru-cache keeps in step through its `dispose`
+ * hook (called for every entry it drops: evicted, replaced, deleted, cleared). `LRUCache#peek` costs a hit an
+ * options object, three diagnostics-channel checks and two memory areas (its key map, then its value list) where
+ * the `Map` has one (bench/README.md, session 22).
  */
 export function createTokenCache(maxEntries: number, onSize: (n: number) => void): TokenCache {
-  const lru = new LRUCache<number, CacheEntry>({ max: maxEntries });
+  // Every entry lru-cache holds, by the same key: what hits read.
+  const index = new Map<number, CacheEntry>();
+  const lru = new LRUCache<number, CacheEntry>({
+    max: maxEntries,
+    dispose: (entry, key) => {
+      if (index.get(key) === entry) index.delete(key);
+    },
+  });
   // Looks at the oldest entry only, again after each one it moves up: usually the first is unused and is
   // simply evicted by the insert that follows.
   const secondChance = (): void => {
@@ -83,7 +95,7 @@ export function createTokenCache(maxEntries: number, onSize: (n: number) => void
   };
   return {
     get(token) {
-      const entry = lru.peek(keyOf(token));
+      const entry = index.get(keyOf(token));
       if (entry === undefined || entry.auth.token !== token) return undefined;
       // Written only when it changes: most hits find it set, and a store would dirty a cold cache line.
       if (entry.used !== true) entry.used = true;
@@ -92,7 +104,7 @@ export function createTokenCache(maxEntries: number, onSize: (n: number) => void
     byHeader(value) {
       // A header value that ends with its token has the token's key (keyOf reads the last characters). Two flat
       // strings are compared: equal values always parse to the same token (see extractWith).
-      const entry = lru.peek(keyOf(value));
+      const entry = index.get(keyOf(value));
       if (entry === undefined || entry.header !== value) return undefined;
       if (entry.used !== true) entry.used = true;
       return entry;
@@ -101,15 +113,18 @@ export function createTokenCache(maxEntries: number, onSize: (n: number) => void
       const before = lru.size;
       const key = keyOf(token);
       if (before >= maxEntries && !lru.has(key)) secondChance();
+      // A replaced entry leaves the index through dispose (during this set), before the new one enters it.
       lru.set(key, entry);
+      index.set(key, entry);
       if (lru.size !== before) onSize(lru.size);
     },
     delete(token) {
       const key = keyOf(token);
-      if (lru.peek(key)?.auth.token === token && lru.delete(key)) onSize(lru.size);
+      if (index.get(key)?.auth.token === token && lru.delete(key)) onSize(lru.size);
     },
     clear() {
       lru.clear();
+      index.clear();
       onSize(0);
     },
     get size() {
