@@ -82,8 +82,7 @@ function cachedFloor(check) {
 async function tgOptions(cfg) {
   const { createMemoryRevocationStore } = await import('@tokenguard/core');
   return {
-    ...(cfg.parts?.revocation === false ? {} : { revocation: createMemoryRevocationStore() }),
-    ...(cfg.parts?.metrics === false ? { metrics: false } : {}),
+    revocation: createMemoryRevocationStore(),
     ...(cfg.parts?.hook ? { hook: cfg.parts.hook } : {}),
     issuer: cfg.issuer,
     audience: cfg.audience,

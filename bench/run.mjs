@@ -211,6 +211,12 @@ async function prime(url, tokens) {
   return bad;
 }
 
+/** Waits for a load process (bench/load.mjs) to be ready; one that cannot spread its connections is refused unless --lockstep. */
+async function loadReady(load) {
+  const ready = await nextMessage(load, 'ready');
+  if (SPREAD && ready.spread !== true) throw new Error('bench/load.mjs could not patch autocannon to spread its connections over the tokens (its internals differ): the load would run in lockstep; rerun with --lockstep to measure that way');
+}
+
 async function loadRun(load, url, tokens, duration, extra = {}) {
   return (await ask(load, { type: 'run', url, tokens, connections: CONNECTIONS, duration, busyPoll: BUSY_POLL, spread: SPREAD, ...extra }, (duration + 30) * 1000, 'done')).result;
 }
@@ -262,7 +268,7 @@ async function measured(server, load, url, tokens, duration, loadOptions = {}) {
 async function httpBench(ctx, settings) {
   const plan = httpPlan(ctx.tg, ctx.adapters, settings);
   const load = startNode('load.mjs', [], { core: LOAD_CORE });
-  await nextMessage(load, 'ready');
+  await loadReady(load);
   const frameworks = {};
   const profiles = {};
   try {
@@ -619,7 +625,7 @@ function pairedSummary(group, processes) {
 async function pairedBench(ctx, settings) {
   if (!ctx.tg.available) return { available: false, reason: ctx.tg.reason ?? 'tokenguard not built' };
   const load = startNode('load.mjs', [], { core: LOAD_CORE });
-  await nextMessage(load, 'ready');
+  await loadReady(load);
   const frameworks = {};
   try {
     const only = args.frameworks ? String(args.frameworks).split(',') : ['express', 'fastify', 'koa'];
@@ -660,7 +666,7 @@ async function floodBench(ctx, settings) {
   const load = startNode('load.mjs', [], { core: LOAD_CORE });
   const flood = startNode('load.mjs', [], { core: LOAD_CORE });
   try {
-    await Promise.all([nextMessage(load, 'ready'), nextMessage(flood, 'ready')]);
+    await Promise.all([loadReady(load), loadReady(flood)]);
     const ready = await ask(server, { type: 'config', framework: 'express', guard: 'tokenguard', alg: 'RS256', issuer: ISSUER, audience: AUDIENCE, jwksUri: ctx.jwks.url }, 30_000, 'ready');
     const url = `http://127.0.0.1:${ready.port}`;
     const err = (await sanity(ready.port, ctx.tokens.RS256[0])) ?? (await rejects(ready.port, { kind: 'tg' }, ctx.forged));
