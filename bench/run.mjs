@@ -10,7 +10,7 @@
 //          served by @tokenguard/express's createServer(app), every row of it bare included)
 //          --diagnose (diagnostic middlewares: async no-op everywhere; on Express core-direct, a sync-hit sketch, a sync no-op and one that only sets req.auth;
 //          and the paired rounds: bare and guards in one server process, switched every 250 ms)   --duration=S --rounds=N --warm=S --replicas=N --deadline=S (try-outs)
-//          --paired-groups=control,cached,uncached --cycles=N --processes=N --slice-ms=MS --paired-warm=S (paired-round try-outs)
+//          --paired-groups=control,cached,uncached,cached-lockstep --cycles=N --processes=N --slice-ms=MS --paired-warm=S (paired-round try-outs)
 //          --load-sleeps (the load generator's event loop sleeps between responses, as before session 19: the server then
 //          pays for waking it; default: it polls without sleeping during timed rounds)
 //          --lockstep (every load connection starts at the first token, as autocannon does by itself, so all of them move
@@ -475,6 +475,10 @@ function pairedGroups(tg) {
       { id: `tokenguard, uncached${engine ? ` (${engine})` : ''}`, guard: 'tokenguard', kind: 'tg-uncached', cache: false, engine },
     ] },
   ];
+  // The cached group again under the load every run had up to session 22 (every connection from the first token,
+  // all 50 moving through the rotation together, so each token arrives ~50 times in a row): what the cached rows
+  // of sessions 1-21 measured, beside what the spread load measures, in the same run.
+  if (SPREAD) groups.push({ id: 'cached-lockstep', load: { spread: false }, variants: groups[1].variants });
   const only = args['paired-groups'] ? String(args['paired-groups']).split(',') : groups.map((g) => g.id);
   // Only when asked for: the build of the moment against the snapshot bench/baseline.mjs made (a development A/B).
   if (only.includes('baseline')) groups.push(baselineGroup(false));
@@ -535,7 +539,7 @@ async function pairedProcess(ctx, load, fw, group, settings, order) {
     const cycleFor = (slices) => ask(server, { type: 'cycle', sliceMs: settings.sliceMs, slices }, slices * settings.sliceMs + 30_000);
     // Warm-up: the same cycling under the same load, not recorded.
     if (settings.warm > 0) {
-      const warm = loadRun(load, url, tokens, settings.warm + 1);
+      const warm = loadRun(load, url, tokens, settings.warm + 1, group.load);
       await sleep(500);
       await cycleFor(Math.max(1, Math.floor((settings.warm * 1000) / settings.sliceMs)));
       await warm;
@@ -544,7 +548,7 @@ async function pairedProcess(ctx, load, fw, group, settings, order) {
     // ends about 1 s after. One slice more than the cycles need: the last cycle's closing bare slice.
     const slices = settings.cycles * group.variants.length + 1;
     const seconds = (slices * settings.sliceMs) / 1000;
-    const run = loadRun(load, url, tokens, Math.ceil(seconds + 2));
+    const run = loadRun(load, url, tokens, Math.ceil(seconds + 2), group.load);
     await sleep(1000);
     const k0 = coreTimes();
     const { boundaries } = await cycleFor(slices);
@@ -609,6 +613,7 @@ function pairedSummary(group, processes) {
   }
   return {
     id: group.id,
+    ...(group.load ? { load: group.load } : {}),
     cycles: cycles.length,
     processes: processes.length,
     irq: median(processes.map((p) => p.irq)),

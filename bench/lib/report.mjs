@@ -112,15 +112,19 @@ function summary(res) {
   // The paired rounds (--diagnose) beside the verdicts, for information: the same differences inside one process.
   for (const [fw, groups] of Object.entries(res.paired?.available ? res.paired.frameworks : {})) {
     // The development groups (this build against a snapshot) are not figures of the build's guard beside its yardsticks.
-    const row = (kind) => groups.filter((g) => !String(g.id).startsWith('baseline')).flatMap((g) => g.rows ?? []).find((r) => r.kind === kind);
+    // The cached group under the lockstep load is reported apart (below).
+    const row = (kind, lockstep = false) => groups.filter((g) => !String(g.id).startsWith('baseline') && (g.load?.spread === false) === lockstep).flatMap((g) => g.rows ?? []).find((r) => r.kind === kind);
     const tg = row('tg-cached');
     const yard = row('floor-cached');
+    const tgLock = row('tg-cached', true);
+    const yardLock = row('floor-cached', true);
     const tgU = row('tg-uncached');
     const control = groups.find((g) => g.id === 'control')?.rows?.[1];
     const parts = [];
     if (tg) parts.push(`tokenguard extra ${ratioText(tg.extraCpuPerReq, tg.extraInterval)} µs, req/s ÷ bare ${ratioText(tg.vsBare, tg.vsBareInterval)}`);
     if (yard) parts.push(`the least safe cache ${ratioText(yard.extraCpuPerReq, yard.extraInterval)} µs, ${f(yard.vsBare, 2)}`);
     if (tgU && Number.isFinite(tgU.vsFloor)) parts.push(`uncached ÷ floor guard ${ratioText(tgU.vsFloor, tgU.vsFloorInterval)}`);
+    if (tgLock) parts.push(`under the lockstep load of sessions 1–21 (each token ~50 times in a row): tokenguard extra ${ratioText(tgLock.extraCpuPerReq, tgLock.extraInterval)} µs, req/s ÷ bare ${ratioText(tgLock.vsBare, tgLock.vsBareInterval)}${yardLock ? `, the least safe cache ${f(yardLock.extraCpuPerReq)} µs, ${f(yardLock.vsBare, 2)}` : ''}`);
     if (control) parts.push(`control (bare against itself) ${ratioText(control.extraCpuPerReq, control.extraInterval)} µs`);
     if (parts.length) rows.push([`${fw}: paired rounds, bare and guards in one process (diagnostic)`, parts.join('; '), '—', 'info']);
   }
@@ -209,7 +213,7 @@ function against(r) {
 }
 
 function pairedTables(paired) {
-  const out = [`Settings: ${paired.processes} server process${paired.processes === 1 ? '' : 'es'} per group, each serving the group's variants one at a time, switched every ${paired.sliceMs} ms by the server itself (bare, then each guard, then bare again: a cycle), under one continuous autocannon load (${paired.connections} connections, ${int(paired.rotation)} RS256 tokens) after a ${paired.warm} s warm-up of the same cycling; ${paired.cycles} timed cycles per process. Each guard's slice is compared with bare interpolated between the bare slice before it and the one after; medians over all cycles of all processes, bootstrap 90% intervals. Server CPU is the process's own (user + system); its split is not shown, since the kernel apportions it between the two by clock ticks, too coarse for slices this short. *Per process* lists each process's own median extra. The *control* group serves bare against itself (the method's own check: 0 µs and 1.00× expected). These figures are the cost of each variant's own path inside one process that runs them all: V8 compiles the shared code (node's HTTP, the framework) for all of them at once, so they may differ from the separate-process rows above by up to ~1 µs either way (bench/README.md). The targets are judged on the separate processes.`];
+  const out = [`Settings: ${paired.processes} server process${paired.processes === 1 ? '' : 'es'} per group, each serving the group's variants one at a time, switched every ${paired.sliceMs} ms by the server itself (bare, then each guard, then bare again: a cycle), under one continuous autocannon load (${paired.connections} connections, ${int(paired.rotation)} RS256 tokens) after a ${paired.warm} s warm-up of the same cycling; ${paired.cycles} timed cycles per process. Each guard's slice is compared with bare interpolated between the bare slice before it and the one after; medians over all cycles of all processes, bootstrap 90% intervals. Server CPU is the process's own (user + system); its split is not shown, since the kernel apportions it between the two by clock ticks, too coarse for slices this short. *Per process* lists each process's own median extra. The *control* group serves bare against itself (the method's own check: 0 µs and 1.00× expected).${Object.values(paired.frameworks).some((gs) => gs.some((g) => g.load?.spread === false)) ? ' The *cached-lockstep* group is the cached group again under the load every run had up to session 22: every connection starts at the first token, so all 50 move through the rotation together and the server sees each token ~50 times in a row, its cache entry hot (what the cached rows of sessions 1–21 measured).' : ''} These figures are the cost of each variant's own path inside one process that runs them all: V8 compiles the shared code (node's HTTP, the framework) for all of them at once, so they may differ from the separate-process rows above by up to ~1 µs either way (bench/README.md). The targets are judged on the separate processes.`];
   for (const [fw, groups] of Object.entries(paired.frameworks)) {
     const rows = [];
     for (const g of groups) {
