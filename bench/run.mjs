@@ -478,7 +478,7 @@ function pairedGroups(tg) {
   // The cached group again under the load every run had up to session 22 (every connection from the first token,
   // all 50 moving through the rotation together, so each token arrives ~50 times in a row): what the cached rows
   // of sessions 1-21 measured, beside what the spread load measures, in the same run.
-  if (SPREAD) groups.push({ id: 'cached-lockstep', load: { spread: false }, variants: groups[1].variants });
+  if (SPREAD) groups.push({ id: 'cached-lockstep', load: { spread: false }, variants: groups.find((g) => g.id === 'cached').variants });
   const only = args['paired-groups'] ? String(args['paired-groups']).split(',') : groups.map((g) => g.id);
   // Only when asked for: the build of the moment against the snapshot bench/baseline.mjs made (a development A/B).
   if (only.includes('baseline')) groups.push(baselineGroup(false));
