@@ -94,6 +94,12 @@ async function tgOptions(cfg) {
   };
 }
 
+/** The core's synchronous entry (what the adapters call) of a verifier built with {@link tgOptions}: the `core-direct` guards. */
+async function coreSyncEntry(cfg) {
+  const { createTokenVerifier, syncEntryOf } = await import('@tokenguard/core');
+  return syncEntryOf(createTokenVerifier(await tgOptions(cfg)));
+}
+
 const isTokenguard = (cfg) => cfg.guard === 'tokenguard' || cfg.guard === 'tokenguard-baseline';
 
 /** The framework's tokenguard adapter: this build's, or for `tokenguard-baseline` the snapshot's in `cfg.baselineDir`. */
@@ -264,8 +270,7 @@ async function fastifyApp(cfg) {
   } else if (cfg.guard === 'core-direct') {
     // Diagnostic: the core's synchronous entry (what the adapter calls; metrics and revocation as configured) in an
     // onRequest hook shaped like the floor guard's, without the adapter: tells the adapter and its hook from the core.
-    const { createTokenVerifier, syncEntryOf } = await import('@tokenguard/core');
-    const entry = syncEntryOf(createTokenVerifier(await tgOptions(cfg)));
+    const entry = await coreSyncEntry(cfg);
     app.decorateRequest('auth', null);
     app.addHook('onRequest', (req, reply, done) => {
       let auth;
@@ -336,8 +341,7 @@ async function koaApp(cfg) {
     app.use((ctx) => (ctx.body = { ok: true, sub: ctx.state.claims.sub }));
   } else if (cfg.guard === 'core-direct') {
     // Diagnostic: the core's synchronous entry in a middleware shaped like the floor guard's, without the adapter.
-    const { createTokenVerifier, syncEntryOf } = await import('@tokenguard/core');
-    const entry = syncEntryOf(createTokenVerifier(await tgOptions(cfg)));
+    const entry = await coreSyncEntry(cfg);
     const deny = (ctx) => {
       ctx.status = 401;
       ctx.body = { error: 'invalid_token' };
