@@ -108,6 +108,24 @@ export class TokenError extends Error {
   }
 }
 
+/**
+ * A rejection as tokenguard itself raises it: a {@link TokenError} without stack frames (`err.stack` is
+ * `TokenError: <description>`). A rejection is an expected answer, not a fault: the frames would only name
+ * tokenguard's own functions and the framework's below them, and capturing them was half of what rejecting an
+ * unknown kid cost (~10 of ~20 µs inside the core; bench/README.md, session 24). The error a rejection was made
+ * from (a jose error, a fetch failure, a thrown predicate) stays its `cause`, with its own stack. A `TokenError`
+ * constructed by user code keeps its stack as any Error does.
+ */
+export function rejection(code: TokenErrorCode, description: string, options?: TokenErrorOptions): TokenError {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return new TokenError(code, description, options);
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
+
 /** The JSON body every adapter answers an error with. */
 export interface ErrorBody {
   error?: string;

@@ -1,4 +1,4 @@
-import { TokenError } from './errors.js';
+import { TokenError, rejection } from './errors.js';
 import type { RequestLike } from './types.js';
 
 /** Options of {@link extractToken}. */
@@ -26,7 +26,7 @@ export const TRANSPORT = {
 const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 
 function badRequest(description: string, realm: string | undefined): TokenError {
-  return new TokenError('invalid_request', description, realm === undefined ? {} : { realm });
+  return rejection('invalid_request', description, realm === undefined ? {} : { realm });
 }
 
 function isAuthorizationName(name: unknown): boolean {

@@ -1,4 +1,4 @@
-import { TokenError } from './errors.js';
+import { rejection } from './errors.js';
 import { own } from './lib/decode.js';
 import { DESCRIPTIONS } from './lib/map-error.js';
 import type { AuthInfo } from './types.js';
@@ -50,11 +50,11 @@ export function addScopeClaim(name: string, value: unknown, scopes: Set<string>)
     addSpaceDelimited(value, scopes);
   } else if (Array.isArray(value) && name !== 'scope') {
     for (const part of value) {
-      if (typeof part !== 'string') throw new TokenError('claim_invalid', DESCRIPTIONS.claim);
+      if (typeof part !== 'string') throw rejection('claim_invalid', DESCRIPTIONS.claim);
       if (part !== '') scopes.add(part);
     }
   } else {
-    throw new TokenError('claim_invalid', DESCRIPTIONS.claim);
+    throw rejection('claim_invalid', DESCRIPTIONS.claim);
   }
 }
 
@@ -88,5 +88,5 @@ export function hasScopes(auth: Pick<AuthInfo, 'scopes'> | undefined, required: 
 export function assertScopes(auth: Pick<AuthInfo, 'scopes'> | undefined, required: string | readonly string[], options: ScopeOptions = {}): void {
   if (hasScopes(auth, required, options)) return;
   const scopes = normalise(required);
-  throw new TokenError('insufficient_scope', DESCRIPTIONS.scope, { scopes, ...(options.realm === undefined ? {} : { realm: options.realm }) });
+  throw rejection('insufficient_scope', DESCRIPTIONS.scope, { scopes, ...(options.realm === undefined ? {} : { realm: options.realm }) });
 }

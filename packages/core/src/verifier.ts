@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { jwtVerify, type ProtectedHeaderParameters } from 'jose';
-import { TokenError, type TokenErrorCode } from './errors.js';
+import { TokenError, rejection, type TokenErrorCode } from './errors.js';
 import { extractWith, isB64Token, malformedHeader, soleHeaderValue, TRANSPORT, type ExtractOptions, type KnownTokens } from './extract-token.js';
 import { checkClaims, checkPredicate, registeredClaims, type RegisteredClaims } from './lib/claims.js';
 import { HeaderMemo, own, splitJws, type SplitJws } from './lib/decode.js';
@@ -100,7 +100,7 @@ function keyHeader(alg: string, kid: string | undefined): { alg: string; kid?: s
 }
 
 function reject(code: TokenErrorCode, description: string): never {
-  throw new TokenError(code, description);
+  throw rejection(code, description);
 }
 
 // AuthInfo objects are shared by every request that presents the same token (the cache hands out the same
@@ -345,7 +345,7 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
 
   function withRealm(err: TokenError): TokenError {
     if (s.realm === undefined || err.challenge === undefined) return err;
-    return new TokenError(err.code, err.description, { realm: s.realm, cause: err.cause, ...(err.scopes ? { scopes: err.scopes } : {}) });
+    return rejection(err.code, err.description, { realm: s.realm, cause: err.cause, ...(err.scopes ? { scopes: err.scopes } : {}) });
   }
 
   function contextual(base: EventFields, context: VerifyContext | undefined): EventFields {
@@ -411,7 +411,7 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
 
   function revocationFailed(err: unknown): boolean {
     if (s.failMode === 'open') return false;
-    throw new TokenError('revocation_unavailable', DESCRIPTIONS.revocationUnavailable, { cause: err });
+    throw rejection('revocation_unavailable', DESCRIPTIONS.revocationUnavailable, { cause: err });
   }
 
   /** `cacheState` 'hit': a synchronous hit (see `hitSeconds`); an asynchronous one is accepted as 'async-hit'. */
@@ -432,7 +432,7 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
   function settleHit(token: string, entry: CacheEntry, revoked: boolean, started: number, now: number, context: VerifyContext | undefined, hit: 'hit' | 'async-hit'): AuthInfo {
     if (revoked) {
       cache!.delete(token);
-      throw rejected(new TokenError('token_revoked', DESCRIPTIONS.revoked), started, 'hit', hitInfo(token, entry), context);
+      throw rejected(rejection('token_revoked', DESCRIPTIONS.revoked), started, 'hit', hitInfo(token, entry), context);
     }
     return accept(entry, hit, started, now, context);
   }
@@ -443,7 +443,7 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
     const now = nowMs / 1000;
     if (entry.exp <= now - rules.clockTolerance) {
       cache!.delete(token);
-      throw rejected(new TokenError('token_expired', DESCRIPTIONS.expired), started, 'hit', hitInfo(token, entry), context);
+      throw rejected(rejection('token_expired', DESCRIPTIONS.expired), started, 'hit', hitInfo(token, entry), context);
     }
     if (!entry.source.isCurrent(entry.key, nowMs)) {
       // The signing key left the issuer's key set: the cached verdict is void. Verify again, so the key
@@ -714,7 +714,7 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
     try {
       token = s.getToken(req);
     } catch (err) {
-      throw err instanceof TokenError ? err : new TokenError('invalid_request', TRANSPORT.malformedHeader, { cause: err });
+      throw err instanceof TokenError ? err : rejection('invalid_request', TRANSPORT.malformedHeader, { cause: err });
     }
     if (token === undefined || token === null || token === '') return undefined;
     return token as string;
@@ -739,9 +739,9 @@ export function createTokenVerifier(options: VerifierOptions, deps: VerifierDeps
     seenToken = undefined;
     seenHeader = undefined;
     try {
-      if (typeof req !== 'object' || req === null) throw new TokenError('invalid_request', TRANSPORT.malformedHeader);
+      if (typeof req !== 'object' || req === null) throw rejection('invalid_request', TRANSPORT.malformedHeader);
       token = tokenOf(req, queryFromUrl);
-      if (token === undefined && s.credentialsRequired) throw new TokenError('token_missing', TRANSPORT.missing);
+      if (token === undefined && s.credentialsRequired) throw rejection('token_missing', TRANSPORT.missing);
     } catch (err) {
       throw rejected(err, started, 'miss', {}, context);
     }

@@ -3,7 +3,7 @@
  * translation between its framework and the core: scope-requirement parsing, the scope check with its
  * audit report, and a private link from a request to the guard that verified it.
  */
-import { TokenError } from '../errors.js';
+import { TokenError, rejection } from '../errors.js';
 import { TRANSPORT } from '../extract-token.js';
 import { hasScopes } from '../scopes.js';
 import { DESCRIPTIONS } from './map-error.js';
@@ -65,9 +65,9 @@ export function checkScopes(
   if (auth && hasScopes(auth, requirement.scopes, { mode: requirement.mode })) return undefined;
   const realm = verifier?.options.realm;
   const realmOption = realm === undefined ? {} : { realm };
-  if (!auth) return new TokenError('token_missing', TRANSPORT.missing, realmOption);
+  if (!auth) return rejection('token_missing', TRANSPORT.missing, realmOption);
   verifier?.reportScopeDenied(auth, requirement.scopes, typeof context === 'function' ? context() : context);
-  return new TokenError('insufficient_scope', DESCRIPTIONS.scope, { scopes: requirement.scopes, ...realmOption });
+  return rejection('insufficient_scope', DESCRIPTIONS.scope, { scopes: requirement.scopes, ...realmOption });
 }
 
 /** What a guard records on each request it handles (see {@link linkGuard}). */

@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
-import { TokenError, type TokenErrorCode } from '../errors.js';
+import { rejection, type TokenErrorCode } from '../errors.js';
 import type { TokenClaims } from '../types.js';
 import { own } from './decode.js';
 import { DESCRIPTIONS } from './map-error.js';
@@ -21,7 +21,7 @@ export interface ClaimRules {
 }
 
 function reject(code: TokenErrorCode, description: string): never {
-  throw new TokenError(code, description);
+  throw rejection(code, description);
 }
 
 
@@ -158,7 +158,7 @@ export async function checkPredicate(predicate: (claims: TokenClaims) => boolean
   try {
     ok = await predicate(claims);
   } catch (err) {
-    throw new TokenError('claim_invalid', DESCRIPTIONS.claim, { cause: err });
+    throw rejection('claim_invalid', DESCRIPTIONS.claim, { cause: err });
   }
   if (ok !== true) reject('claim_invalid', DESCRIPTIONS.claim);
 }

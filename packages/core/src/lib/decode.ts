@@ -1,4 +1,4 @@
-import { TokenError } from '../errors.js';
+import { TokenError, rejection } from '../errors.js';
 import { DESCRIPTIONS } from './map-error.js';
 
 /** A compact JWS split and checked, its signature left encoded (decoded only when it is verified). */
@@ -48,7 +48,7 @@ export const MALFORMED = {
 } as const;
 
 function malformed(description: string, cause?: unknown): TokenError {
-  return new TokenError('token_malformed', description, cause === undefined ? {} : { cause });
+  return rejection('token_malformed', description, cause === undefined ? {} : { cause });
 }
 
 // One scratch buffer for base64url decoding: every use is synchronous (decode, then copy out or parse), so
@@ -139,7 +139,7 @@ function checkHeaderOfTwoSegments(token: string, first: number): void {
     return;
   }
   const alg = own(header, 'alg');
-  if (typeof alg === 'string' && alg.toLowerCase() === 'none') throw new TokenError('alg_not_allowed', DESCRIPTIONS.alg);
+  if (typeof alg === 'string' && alg.toLowerCase() === 'none') throw rejection('alg_not_allowed', DESCRIPTIONS.alg);
 }
 
 /**

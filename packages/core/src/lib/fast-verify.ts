@@ -1,5 +1,5 @@
 import { constants, createHmac, KeyObject, timingSafeEqual, verify as cryptoVerify } from 'node:crypto';
-import { TokenError } from '../errors.js';
+import { TokenError, rejection } from '../errors.js';
 import type { ResolvedKey } from './key-source.js';
 import { DESCRIPTIONS } from './map-error.js';
 
@@ -58,7 +58,7 @@ function publicKeyObject(key: ResolvedKey['key']): KeyObject | null {
 }
 
 function noKey(): TokenError {
-  return new TokenError('key_not_found', DESCRIPTIONS.keyNotFound);
+  return rejection('key_not_found', DESCRIPTIONS.keyNotFound);
 }
 
 /**
@@ -68,7 +68,7 @@ function noKey(): TokenError {
  */
 export function assertKeyFits(alg: string, resolved: ResolvedKey): void {
   const spec = SPECS[alg];
-  if (spec === undefined) throw new TokenError('alg_not_allowed', DESCRIPTIONS.alg);
+  if (spec === undefined) throw rejection('alg_not_allowed', DESCRIPTIONS.alg);
   if (spec.kind === 'hmac') {
     if (!(resolved.key instanceof Uint8Array) || resolved.jwk !== undefined || resolved.key.length === 0) throw noKey();
     return;

@@ -2,19 +2,19 @@
  * The TokenErrors key sources reject with, and the alert for refused keys. Descriptions come from a fixed set:
  * they never echo a kid, a URL or key material.
  */
-import { TokenError } from '../errors.js';
+import { TokenError, rejection } from '../errors.js';
 import type { KeyRejection } from './key-set.js';
 import type { Telemetry } from './telemetry.js';
 
 /** `key_not_found`: the key set is known and holds no key for this token. */
 export function keyNotFound(cause?: unknown): TokenError {
-  return new TokenError('key_not_found', 'No matching key found for the token', cause === undefined ? {} : { cause });
+  return rejection('key_not_found', 'No matching key found for the token', cause === undefined ? {} : { cause });
 }
 
 /** `jwks_unavailable` (503): the key is unknown and the key set cannot be fetched now. */
 export function jwksUnavailable(retryAfterSeconds: number, cause?: unknown): TokenError {
   const retryAfter = Math.max(1, Math.ceil(retryAfterSeconds));
-  return new TokenError('jwks_unavailable', 'The signing keys are temporarily unavailable', cause === undefined ? { retryAfter } : { retryAfter, cause });
+  return rejection('jwks_unavailable', 'The signing keys are temporarily unavailable', cause === undefined ? { retryAfter } : { retryAfter, cause });
 }
 
 /**

@@ -1,4 +1,4 @@
-import { isTokenError, TokenError, type TokenErrorCode } from '../errors.js';
+import { isTokenError, TokenError, rejection, type TokenErrorCode } from '../errors.js';
 
 /**
  * The fixed set of client-safe descriptions. A description never echoes a token, a kid, a claim value or
@@ -27,7 +27,7 @@ export const DESCRIPTIONS = {
 } as const;
 
 function fail(code: TokenErrorCode, description: string, cause: unknown): TokenError {
-  return new TokenError(code, description, { cause });
+  return rejection(code, description, { cause });
 }
 
 /** Maps a `ERR_JWT_CLAIM_VALIDATION_FAILED` / `ERR_JWT_EXPIRED` by its `claim` member. */
