@@ -681,28 +681,39 @@ async function floodBench(ctx, settings) {
     // Both load processes share the load core here, so neither polls without sleeping (a spinning one would take
     // the core from the other): the flood section measures as it did before session 19.
     const sleeps = { busyPoll: false };
-    const floodRun = (duration) => loadRun(flood, url, ctx.floodTokens, duration, { connections: 10, overallRate: settings.rate, ...sleeps });
+    const floodRun = (duration, tokens = ctx.floodTokens) => loadRun(flood, url, tokens, duration, { connections: 10, overallRate: settings.rate, ...sleeps });
+    // The control: the same stream at the same rate, of valid tokens the cache holds (the rotation, backwards). Any
+    // extra requests take CPU from valid ones, and on this server a cached request costs ~120-160 µs: the control's
+    // ratio is what the random-kid flood would leave if a rejection cost no more than a cache hit (session 24).
+    const controlTokens = [...ctx.tokens.RS256].reverse();
     // Warm-up: both kinds of request, so neither condition's first rounds carry the JIT's warm-up. Session 9's
     // runs (1 s of valid load only) had the quiet rounds of one process climb by 25% from first to last.
     if (settings.warm > 0) {
       await Promise.all([floodRun(settings.warm), loadRun(load, url, ctx.tokens.RS256, settings.warm, sleeps)]);
     }
-    const samples = { quiet: [], flood: [] };
+    const samples = { quiet: [], flood: [], control: [] };
     const floodStatus = {};
+    const controlStatus = {};
     let jwksFetches = 0;
     let floodSent = 0;
     let floodSeconds = 0;
     for (let r = 0; r < settings.rounds; r++) {
-      for (const mode of r % 2 ? ['flood', 'quiet'] : ['quiet', 'flood']) {
+      // Each condition takes each place in the order in turn (quiet, flood, control; then flood, control, quiet; ...).
+      const order = ['quiet', 'flood', 'control'];
+      for (const mode of [...order.slice(r % 3), ...order.slice(0, r % 3)]) {
         if (mode === 'quiet') {
           samples.quiet.push(await measured(server, load, url, ctx.tokens.RS256, settings.duration, sleeps));
           continue;
         }
         const hits0 = ctx.jwks.hits();
-        const f = floodRun(settings.duration + 0.5);
+        const f = floodRun(settings.duration + 0.5, mode === 'flood' ? ctx.floodTokens : controlTokens);
         await sleep(200);
-        samples.flood.push(await measured(server, load, url, ctx.tokens.RS256, settings.duration, sleeps));
+        samples[mode].push(await measured(server, load, url, ctx.tokens.RS256, settings.duration, sleeps));
         const fr = await f;
+        if (mode === 'control') {
+          for (const [code, n] of Object.entries(fr.statusCodes)) controlStatus[code] = (controlStatus[code] ?? 0) + n;
+          continue;
+        }
         jwksFetches += ctx.jwks.hits() - hits0;
         floodSent += fr.total;
         floodSeconds += fr.seconds;
@@ -714,21 +725,31 @@ async function floodBench(ctx, settings) {
     const hitsAlone = ctx.jwks.hits();
     const alone = await floodRun(settings.duration);
     const fm1 = await ask(server, { type: 'mark' });
+    // The same for the control stream alone: the CPU of a cached request arriving at that rate.
+    const cm0 = await ask(server, { type: 'mark' });
+    await floodRun(settings.duration, controlTokens);
+    const cm1 = await ask(server, { type: 'mark' });
     const quiet = median(samples.quiet.map((x) => x.reqPerSec));
     const withFlood = median(samples.flood.map((x) => x.reqPerSec));
+    const withControl = median(samples.control.map((x) => x.reqPerSec));
     return {
       available: true,
       ...settings,
       quietReqPerSec: quiet,
       floodReqPerSec: withFlood,
       ratio: withFlood / quiet,
+      controlReqPerSec: withControl,
+      controlRatio: withControl / quiet,
+      controlStatus,
+      cpuPerControlReq: (cm1.cpuUs - cm0.cpuUs) / (cm1.requests - cm0.requests),
       floodRatePerSec: floodSent / floodSeconds,
       floodStatus,
       jwksFetchesDuringFlood: jwksFetches,
       floodSeconds,
       validNon2xx: samples.flood.reduce((a, x) => a + x.non2xx + x.errors, 0),
+      validNon2xxControl: samples.control.reduce((a, x) => a + x.non2xx + x.errors, 0),
       cpuPerValidReq: median(samples.quiet.map((x) => x.cpuPerReq)),
-      rounds: { quiet: samples.quiet.map(roundFacts), flood: samples.flood.map(roundFacts) },
+      rounds: { quiet: samples.quiet.map(roundFacts), flood: samples.flood.map(roundFacts), control: samples.control.map(roundFacts) },
       cpuPerFloodReq: (fm1.cpuUs - fm0.cpuUs) / (fm1.requests - fm0.requests),
       floodAloneStatus: alone.statusCodes,
       jwksFetchesFloodAlone: ctx.jwks.hits() - hitsAlone,
