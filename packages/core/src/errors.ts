@@ -118,7 +118,12 @@ export class TokenError extends Error {
  */
 export function rejection(code: TokenErrorCode, description: string, options?: TokenErrorOptions): TokenError {
   const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = 0;
+  try {
+    Error.stackTraceLimit = 0;
+  } catch {
+    // A hardened realm froze Error: the rejection keeps its stack.
+    return new TokenError(code, description, options);
+  }
   try {
     return new TokenError(code, description, options);
   } finally {

@@ -62,4 +62,18 @@ describe('the stack of a rejection', () => {
     }
     expect(new TokenError('token_expired', 'The token has expired').stack).toMatch(/^TokenError: The token has expired\n\s+at /);
   });
+
+  it('still rejects with a TokenError where Error.stackTraceLimit cannot be written (a frozen Error)', async () => {
+    const own = Object.getOwnPropertyDescriptor(Error, 'stackTraceLimit')!;
+    Object.defineProperty(Error, 'stackTraceLimit', { ...own, writable: false });
+    try {
+      const v = createTokenVerifier({ issuer: ISS, audience: AUD, keys: jwks(await makeKey('ES256')) as never, metrics: false });
+      const err = await failure(v.verify('not-a-token'));
+      expect(err.code).toBe('token_malformed');
+      expect(err.stack).toMatch(/\n\s+at /);
+      await v.close();
+    } finally {
+      Object.defineProperty(Error, 'stackTraceLimit', own);
+    }
+  });
 });
