@@ -136,9 +136,11 @@ function summary(res) {
     } else rows.push(['memory', memory.reason, '—', 'n/a']);
   }
   if (flood) {
-    if (flood.available) rows.push(['valid req/s during an unknown-kid flood ÷ without', `${int(flood.floodReqPerSec)} ÷ ${int(flood.quietReqPerSec)} = ${f(flood.ratio, 2)}`, `≥ ${TARGETS.floodRatio}`, verdict(flood.ratio >= TARGETS.floodRatio)]);
-    if (flood.available && flood.controlRatio !== undefined) rows.push(['… the control: the same rate of valid cached tokens instead (information)', `${int(flood.controlReqPerSec)} ÷ ${int(flood.quietReqPerSec)} = ${f(flood.controlRatio, 2)}`, '—', 'info']);
-    else rows.push(['unknown-kid flood', flood.reason, '—', 'n/a']);
+    if (!flood.available) rows.push(['unknown-kid flood', flood.reason, '—', 'n/a']);
+    else {
+      rows.push(['valid req/s during an unknown-kid flood ÷ without', `${int(flood.floodReqPerSec)} ÷ ${int(flood.quietReqPerSec)} = ${f(flood.ratio, 2)}`, `≥ ${TARGETS.floodRatio}`, verdict(flood.ratio >= TARGETS.floodRatio)]);
+      if (flood.controlRatio !== undefined) rows.push(['… the control: the same rate of valid cached tokens instead (information)', `${int(flood.controlReqPerSec)} ÷ ${int(flood.quietReqPerSec)} = ${f(flood.controlRatio, 2)}`, '—', 'info']);
+    }
   }
   return table(['target', 'measured', 'limit', 'result'], rows);
 }
