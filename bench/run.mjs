@@ -692,8 +692,9 @@ async function floodBench(ctx, settings) {
       await Promise.all([floodRun(settings.warm), loadRun(load, url, ctx.tokens.RS256, settings.warm, sleeps)]);
     }
     const samples = { quiet: [], flood: [], control: [] };
-    const floodStatus = {};
-    const controlStatus = {};
+    const streamTokens = { flood: ctx.floodTokens, control: controlTokens };
+    // The stream's answers by status, per condition.
+    const status = { flood: {}, control: {} };
     let jwksFetches = 0;
     let floodSent = 0;
     let floodSeconds = 0;
@@ -706,29 +707,30 @@ async function floodBench(ctx, settings) {
           continue;
         }
         const hits0 = ctx.jwks.hits();
-        const f = floodRun(settings.duration + 0.5, mode === 'flood' ? ctx.floodTokens : controlTokens);
+        const f = floodRun(settings.duration + 0.5, streamTokens[mode]);
         await sleep(200);
         samples[mode].push(await measured(server, load, url, ctx.tokens.RS256, settings.duration, sleeps));
         const fr = await f;
-        if (mode === 'control') {
-          for (const [code, n] of Object.entries(fr.statusCodes)) controlStatus[code] = (controlStatus[code] ?? 0) + n;
-          continue;
-        }
+        for (const [code, n] of Object.entries(fr.statusCodes)) status[mode][code] = (status[mode][code] ?? 0) + n;
+        if (mode === 'control') continue;
         jwksFetches += ctx.jwks.hits() - hits0;
         floodSent += fr.total;
         floodSeconds += fr.seconds;
-        for (const [code, n] of Object.entries(fr.statusCodes)) floodStatus[code] = (floodStatus[code] ?? 0) + n;
       }
     }
-    // The server's own CPU per rejected random-kid request: the flood stream alone, at the same rate.
-    const fm0 = await ask(server, { type: 'mark' });
+    // The server's own CPU per request of a stream alone, at the same rate: per rejected random-kid request, and per
+    // cached request of the control.
+    const alone = async (tokens) => {
+      const m0 = await ask(server, { type: 'mark' });
+      const result = await floodRun(settings.duration, tokens);
+      const m1 = await ask(server, { type: 'mark' });
+      return { result, cpuPerReq: (m1.cpuUs - m0.cpuUs) / (m1.requests - m0.requests) };
+    };
     const hitsAlone = ctx.jwks.hits();
-    const alone = await floodRun(settings.duration);
-    const fm1 = await ask(server, { type: 'mark' });
-    // The same for the control stream alone: the CPU of a cached request arriving at that rate.
-    const cm0 = await ask(server, { type: 'mark' });
-    await floodRun(settings.duration, controlTokens);
-    const cm1 = await ask(server, { type: 'mark' });
+    const floodAlone = await alone(ctx.floodTokens);
+    const jwksFetchesFloodAlone = ctx.jwks.hits() - hitsAlone;
+    const controlAlone = await alone(controlTokens);
+    const failed = (rounds) => rounds.reduce((a, x) => a + x.non2xx + x.errors, 0);
     const quiet = median(samples.quiet.map((x) => x.reqPerSec));
     const withFlood = median(samples.flood.map((x) => x.reqPerSec));
     const withControl = median(samples.control.map((x) => x.reqPerSec));
@@ -740,19 +742,19 @@ async function floodBench(ctx, settings) {
       ratio: withFlood / quiet,
       controlReqPerSec: withControl,
       controlRatio: withControl / quiet,
-      controlStatus,
-      cpuPerControlReq: (cm1.cpuUs - cm0.cpuUs) / (cm1.requests - cm0.requests),
+      controlStatus: status.control,
+      cpuPerControlReq: controlAlone.cpuPerReq,
       floodRatePerSec: floodSent / floodSeconds,
-      floodStatus,
+      floodStatus: status.flood,
       jwksFetchesDuringFlood: jwksFetches,
       floodSeconds,
-      validNon2xx: samples.flood.reduce((a, x) => a + x.non2xx + x.errors, 0),
-      validNon2xxControl: samples.control.reduce((a, x) => a + x.non2xx + x.errors, 0),
+      validNon2xx: failed(samples.flood),
+      validNon2xxControl: failed(samples.control),
       cpuPerValidReq: median(samples.quiet.map((x) => x.cpuPerReq)),
       rounds: { quiet: samples.quiet.map(roundFacts), flood: samples.flood.map(roundFacts), control: samples.control.map(roundFacts) },
-      cpuPerFloodReq: (fm1.cpuUs - fm0.cpuUs) / (fm1.requests - fm0.requests),
-      floodAloneStatus: alone.statusCodes,
-      jwksFetchesFloodAlone: ctx.jwks.hits() - hitsAlone,
+      cpuPerFloodReq: floodAlone.cpuPerReq,
+      floodAloneStatus: floodAlone.result.statusCodes,
+      jwksFetchesFloodAlone,
     };
   } finally {
     await Promise.all([stop(server), stop(load), stop(flood)]);
