@@ -131,6 +131,11 @@ export function rejection(code: TokenErrorCode, description: string, options?: T
   }
 }
 
+/** Throws {@link rejection}`(code, description)`: the verifier's and the claim checks' way to refuse. */
+export function reject(code: TokenErrorCode, description: string): never {
+  throw rejection(code, description);
+}
+
 /** The JSON body every adapter answers an error with. */
 export interface ErrorBody {
   error?: string;

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { jwtVerify, type ProtectedHeaderParameters } from 'jose';
-import { TokenError, rejection, type TokenErrorCode } from './errors.js';
+import { TokenError, reject, rejection } from './errors.js';
 import { extractWith, isB64Token, malformedHeader, soleHeaderValue, TRANSPORT, type ExtractOptions, type KnownTokens } from './extract-token.js';
 import { checkClaims, checkPredicate, registeredClaims, type RegisteredClaims } from './lib/claims.js';
 import { HeaderMemo, own, splitJws, type SplitJws } from './lib/decode.js';
@@ -97,10 +97,6 @@ const SAFE_KID = /^[\x21-\x7e]{1,128}$/;
 /** The header a key source sees: only alg and kid (embedded jwk/jku/x5u/x5c never select or fetch a key). */
 function keyHeader(alg: string, kid: string | undefined): { alg: string; kid?: string } {
   return kid === undefined ? { alg } : { alg, kid };
-}
-
-function reject(code: TokenErrorCode, description: string): never {
-  throw rejection(code, description);
 }
 
 // AuthInfo objects are shared by every request that presents the same token (the cache hands out the same

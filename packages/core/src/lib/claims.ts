@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
-import { rejection, type TokenErrorCode } from '../errors.js';
+import { reject, rejection } from '../errors.js';
 import type { TokenClaims } from '../types.js';
 import { own } from './decode.js';
 import { DESCRIPTIONS } from './map-error.js';
@@ -18,10 +18,6 @@ export interface ClaimRules {
   readonly strict: boolean;
   /** Exact-value claim checks (own properties of the user's object). */
   readonly exact: ReadonlyArray<readonly [string, unknown]>;
-}
-
-function reject(code: TokenErrorCode, description: string): never {
-  throw rejection(code, description);
 }
 
 
