@@ -283,6 +283,21 @@ describe('key removal and identity', () => {
     expect(src.isCurrent(ra2)).toBe(true);
   });
 
+  it('a key is current only for the source that resolved it, asked right after it was current there', async () => {
+    // isCurrent remembers the key it looked up last: the owner and the `current` flag must still be read each time.
+    const one = source().src;
+    const two = source().src;
+    const fromOne = await one.resolve({ alg: 'RS256', kid: a.kid });
+    const fromTwo = await two.resolve({ alg: 'RS256', kid: a.kid });
+    expect(fromTwo).not.toBe(fromOne);
+    for (let i = 0; i < 3; i++) {
+      expect(one.isCurrent(fromOne)).toBe(true);
+      expect(two.isCurrent(fromOne)).toBe(false);
+      expect(two.isCurrent(fromTwo)).toBe(true);
+      expect(one.isCurrent(fromTwo)).toBe(false);
+    }
+  });
+
   it('close() stops background refreshes and answers 503', async () => {
     const { src } = source({ cacheMaxAge: '200ms' });
     await src.resolve({ alg: 'RS256', kid: a.kid });

@@ -139,9 +139,19 @@ export function resolvedFor(entry: KeyEntry, alg: string): Promise<ResolvedKey> 
   return p;
 }
 
-/** Whether `key` came from a current entry of `owner`'s set. O(1). */
+// The key {@link isCurrentKey} looked up last, and its entry (a key's entry never changes; its `current` flag is read
+// anew each time). Nearly every cache hit asks about the key of the hit before it: the WeakMap lookup is skipped.
+let lastKey: ResolvedKey | undefined;
+let lastEntry: KeyEntry | undefined;
+
+/** Whether `key` came from a current entry of `owner`'s set. O(1); called on every cache hit. */
 export function isCurrentKey(key: ResolvedKey, owner: object): boolean {
-  const entry = ENTRY_OF.get(key);
+  let entry = lastEntry;
+  if (key !== lastKey) {
+    entry = ENTRY_OF.get(key);
+    lastKey = key;
+    lastEntry = entry;
+  }
   return entry !== undefined && entry.owner === owner && entry.current;
 }
 

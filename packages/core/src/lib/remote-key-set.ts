@@ -66,6 +66,8 @@ type Reason = 'missing' | 'unknown' | 'refresh';
 class RemoteKeySource implements KeySource {
   readonly issuer: string;
   private readonly o: ResolvedJwksOptions;
+  /** How long after a good fetch its set is served, ms (`cacheMaxAge` + `staleIfError`). */
+  private readonly usableMs: number;
   private readonly allowed: ReadonlySet<string>;
   private readonly telemetry: Telemetry;
   private readonly fetchImpl: typeof fetch | undefined;
@@ -96,6 +98,7 @@ class RemoteKeySource implements KeySource {
   constructor(private readonly config: RemoteKeySourceConfig, deps: KeySourceDeps) {
     this.issuer = config.issuer;
     this.o = config.jwks;
+    this.usableMs = (this.o.cacheMaxAge + this.o.staleIfError) * 1000;
     this.allowed = new Set(config.algorithms);
     this.telemetry = deps.telemetry;
     this.fetchImpl = deps.fetch;
@@ -198,7 +201,7 @@ class RemoteKeySource implements KeySource {
   /** The last good set while it may serve: up to `cacheMaxAge + staleIfError` after it was fetched. */
   private usableSet(nowMs = Date.now()): KeySet | undefined {
     if (!this.set) return undefined;
-    if (nowMs - this.fetchedAt >= (this.o.cacheMaxAge + this.o.staleIfError) * 1000) return undefined;
+    if (nowMs - this.fetchedAt >= this.usableMs) return undefined;
     return this.set;
   }
 
