@@ -170,18 +170,28 @@ async function expressApp(cfg) {
     });
     app.get('/', (req, res) => res.json({ ok: true, sub: req.auth?.subject ?? null }));
   } else if (cfg.guard === 'core-direct') {
-    // Diagnostic: the core's verifyRequest() (metrics on, cache on) in a minimal middleware, without the
-    // adapter's per-request extras (route/ip context, guard link), to tell adapter cost from core cost.
-    const { createTokenVerifier } = await import('@tokenguard/core');
-    const verifier = createTokenVerifier(await tgOptions(cfg));
+    // Diagnostic: the core's synchronous entry (what the adapter calls; metrics and revocation as configured) in a
+    // middleware shaped like the floor guard's, without the adapter's per-request extras (guard link, req.auth
+    // accessor): tells the adapter from the core. Until session 25 this row called the promise-returning
+    // verifyRequest() (next() a microtask later).
+    const entry = await coreSyncEntry(cfg);
+    const deny = (res) => res.status(401).json({ error: 'invalid_token' });
     app.use((req, res, next) => {
-      verifier.verifyRequest(req).then(
-        (auth) => {
-          req.auth = auth;
+      let auth;
+      try {
+        auth = entry.verifyRequest(req, undefined, true);
+      } catch {
+        return deny(res);
+      }
+      if (auth instanceof Promise) {
+        auth.then((a) => {
+          req.auth = a;
           next();
-        },
-        () => res.status(401).json({ error: 'invalid_token' }),
-      );
+        }, () => deny(res));
+        return;
+      }
+      req.auth = auth;
+      next();
     });
     app.get('/', (req, res) => res.json({ ok: true, sub: req.auth?.subject ?? null }));
   } else if (cfg.guard === 'sets-auth') {
@@ -401,10 +411,33 @@ const handlers = [];
 async function pairedServer(framework, variants) {
   const build = appBuilder(framework);
   for (const v of variants) handlers.push(await build({ ...v, handlerOnly: true }));
-  const server = createServer((req, res) => handlers[variant](req, res));
+  const dispatch = (req, res) => handlers[variant](req, res);
+  const server = framework === 'express-createServer' ? await sharedExpressServer(dispatch) : createServer(dispatch);
   // What Fastify sets on its own server; no connection of the load generator idles that long anyway.
   server.keepAliveTimeout = 72_000;
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+}
+
+/**
+ * The paired server of `express-createServer`: @tokenguard/express's createServer, whose requests and responses are
+ * built on one app's prototypes. Every variant's app is given the first app's `request` and `response` (Express sets
+ * a request's prototype to its app's `request` on every request), so no app changes a request's prototype and
+ * requests keep one hidden class whichever app serves them, as on a server of their own. The apps' settings are the
+ * same, so `req.app` (the first app, for every variant) reads the same values.
+ */
+async function sharedExpressServer(dispatch) {
+  const { createServer: expressServer } = await import('@tokenguard/express');
+  const [first, ...rest] = handlers;
+  // createServer(app) gives the app its new request and response prototypes (subclasses of node's): the others
+  // take them after it.
+  const server = expressServer(first);
+  for (const app of rest) {
+    app.request = first.request;
+    app.response = first.response;
+  }
+  server.removeAllListeners('request');
+  server.on('request', dispatch);
+  return server;
 }
 
 /**

@@ -34,10 +34,10 @@ const SETTINGS = {
   full: { sections: ['micro', 'memory', 'http', 'flood'], http: { duration: 4, warm: 10, rounds: 5, replicas: 3, extraAlgs: true, allEngines: true }, paired: { processes: 2, warm: 6, sliceMs: 250, cycles: 24 }, flood: { duration: 6, warm: 10, rounds: 5, rate: 500 }, memoryTokens: 10_000, deadlineS: 5_400 },
 }[MODE];
 // The paired rounds are a diagnostic (see pairedBench): --diagnose adds them after the HTTP rounds (full runs then
-// get 10 more minutes of deadline), --only=paired runs them alone.
+// get 15 more minutes of deadline), --only=paired runs them alone.
 if (args.diagnose && SETTINGS.sections.includes('http')) {
   SETTINGS.sections.splice(SETTINGS.sections.indexOf('http') + 1, 0, 'paired');
-  if (MODE === 'full') SETTINGS.deadlineS += 600;
+  if (MODE === 'full') SETTINGS.deadlineS += 900;
 }
 // Overrides for trying the harness out (e.g. the full plan with tiny rounds): --duration, --rounds, --warm.
 for (const k of ['duration', 'rounds', 'warm', 'replicas']) {
@@ -121,7 +121,7 @@ function httpPlan(tg, adapters, settings) {
   const diag = (fw) => {
     if (!args.diagnose) return [];
     const out = [{ id: 'async no-op middleware (diagnostic)', guard: 'async-noop', alg: 'RS256', kind: 'diag' }];
-    if (fw === 'express' && tg.available) out.push({ id: 'core verifyRequest() in a minimal middleware (diagnostic)', guard: 'core-direct', alg: 'RS256', kind: 'diag' });
+    if (fw === 'express' && tg.available) out.push({ id: 'core sync entry in a minimal middleware (diagnostic)', guard: 'core-direct', alg: 'RS256', kind: 'diag' });
     if (fw === 'express' && tg.available) out.push({ id: 'sync cache-hit sketch (diagnostic)', guard: 'sync-hit-sketch', alg: 'RS256', kind: 'diag' });
     // The least any Express middleware costs (one more router layer, nothing read or set), and the least any
     // Express guard costs: a synchronous middleware that only reads the Authorization header, or only sets req.auth.
@@ -633,7 +633,7 @@ async function pairedBench(ctx, settings) {
   await loadReady(load);
   const frameworks = {};
   try {
-    const only = args.frameworks ? String(args.frameworks).split(',') : ['express', 'fastify', 'koa'];
+    const only = args.frameworks ? String(args.frameworks).split(',') : ['express', 'express-createServer', 'fastify', 'koa'];
     const groups = pairedGroups(ctx.tg);
     for (const fw of only.filter((x) => ctx.adapters[x])) {
       frameworks[fw] = [];
