@@ -412,7 +412,7 @@ async function pairedServer(framework, variants) {
   const build = appBuilder(framework);
   for (const v of variants) handlers.push(await build({ ...v, handlerOnly: true }));
   const dispatch = (req, res) => handlers[variant](req, res);
-  const server = framework === 'express-createServer' ? await sharedExpressServer(dispatch) : createServer(dispatch);
+  const server = framework === 'express-createServer' ? await sharedExpressServer(handlers, dispatch) : createServer(dispatch);
   // What Fastify sets on its own server; no connection of the load generator idles that long anyway.
   server.keepAliveTimeout = 72_000;
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
@@ -425,9 +425,9 @@ async function pairedServer(framework, variants) {
  * requests keep one hidden class whichever app serves them, as on a server of their own. The apps' settings are the
  * same, so `req.app` (the first app, for every variant) reads the same values.
  */
-async function sharedExpressServer(dispatch) {
+async function sharedExpressServer(apps, dispatch) {
   const { createServer: expressServer } = await import('@tokenguard/express');
-  const [first, ...rest] = handlers;
+  const [first, ...rest] = apps;
   // createServer(app) gives the app its new request and response prototypes (subclasses of node's): the others
   // take them after it.
   const server = expressServer(first);
