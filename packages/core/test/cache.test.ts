@@ -428,6 +428,37 @@ describe('claim rules', () => {
     }
   });
 
+  it('the claims of a cached token are the signed payload exactly, in its order, whichever strings they share with other tokens', async () => {
+    const AUD2 = 'https://billing.example.test/api';
+    const payloadOf = (token: string): [string, unknown][] => Object.entries(JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as object);
+    const shapes: Record<string, unknown>[] = [
+      { scope: 'orders:read orders:write', sub: 'a' },
+      // The same scope string again (the remembered scope set's), the second audience, a custom claim between.
+      { tenant: 'acme', scope: 'orders:read orders:write', aud: AUD2, sub: 'b' },
+      { aud: ['other', AUD2], scope: 'orders:read', sub: 'c' },
+      { aud: `${AUD}x`.slice(0, AUD.length), scope: 'x'.repeat(600), sub: 'd' },
+      { scp: ['a'], scope: 'orders:read orders:write', sub: 'e' },
+    ];
+    for (const engine of ['node', 'jose'] as const) {
+      for (const claims of [undefined, () => true]) {
+        const v = make({ engine, audience: [AUD, AUD2], ...(claims === undefined ? {} : { claims }) });
+        try {
+          for (const shape of shapes) {
+            const token = await tok(shape);
+            const first = await v.verify(token);
+            const hit = await v.verify(token);
+            expect(hit).toBe(first);
+            expect(Object.entries(first.claims)).toEqual(payloadOf(token));
+            expect(Object.isFrozen(first.claims)).toBe(true);
+            expect(first.issuer).toBe(ISS);
+          }
+        } finally {
+          await v.close();
+        }
+      }
+    }
+  });
+
   it('reads scp arrays and permissions only when listed', async () => {
     const token = await tok({ scope: 'a b', scp: ['c', 'd'], permissions: ['e'] });
     const v1 = make({});
