@@ -11,11 +11,15 @@ import { ALGS, ISSUER, AUDIENCE, flat, makeKey, signTokens } from './lib/tokens.
 
 const args = parseArgs(process.argv.slice(2));
 const PRESETS = {
-  smoke: { uncachedOps: 60, cachedOps: 2_000, rotation: 100, rounds: 1, warm: 30, inflight: 16, replicas: 1 },
-  quick: { uncachedOps: 600, cachedOps: 50_000, rotation: 1_000, rounds: 3, warm: 250, inflight: 64, replicas: 1 },
+  smoke: { uncachedOps: 60, cachedOps: 2_000, rotation: 100, rounds: 1, warm: 30, warmRounds: 0, inflight: 16, replicas: 1 },
+  quick: { uncachedOps: 600, cachedOps: 50_000, rotation: 1_000, rounds: 3, warm: 250, warmRounds: 2, inflight: 64, replicas: 1 },
   // cacheOff: the uncached case with `cache: false` too (full runs only: with quick mode's short warm-up it read
   // 93-104 µs against 35 in a full run, still warming up; bench/README.md, session 23).
-  full: { uncachedOps: 3_000, cachedOps: 200_000, rotation: 1_000, rounds: 9, warm: 500, inflight: 64, replicas: 2, cacheOff: true },
+  // warmRounds: untimed rounds, each exactly like a timed one, before a process's first timed round. With only the
+  // `warm` tokens before them, TurboFan compiled the core's functions during the first timed round (56 functions
+  // optimized inside it, 1 deopt; 0 from the third on): an uncached tokenguard process's first rounds took 60-78
+  // µs and its next two 39-47, against 31-36 after, while the floor's were flat (bench/README.md, session 27).
+  full: { uncachedOps: 3_000, cachedOps: 200_000, rotation: 1_000, rounds: 9, warm: 500, warmRounds: 3, inflight: 64, replicas: 2, cacheOff: true },
 };
 const cfg = { ...PRESETS[args.smoke ? 'smoke' : args.quick ? 'quick' : 'full'] };
 for (const k of Object.keys(cfg)) if (args[k] !== undefined) cfg[k] = Number(args[k]);
@@ -305,6 +309,8 @@ function worker() {
   let c;
   let inputs;
   const reply = (m) => process.send(m);
+  /** A round's tokens and operation count. */
+  const roundInputs = (k) => (k.cached ? [inputs.rotation, cfg.cachedOps] : [inputs.fresh, cfg.uncachedOps]);
   process.on('message', (m) => {
     if (m?.type === 'setup') {
       Object.assign(cfg, m.cfg);
@@ -319,14 +325,13 @@ function worker() {
         } finally {
           if (state?.close) await state.close();
         }
-        // Warm-up (JIT), not recorded.
+        // Warm-up (JIT), not recorded: the warm tokens, then rounds exactly like the timed ones.
         for (const mode of c.modes) await runCase(c, inputs.warmTokens, cfg.warm, mode);
+        for (let r = 0; r < cfg.warmRounds; r++) for (const mode of c.modes) await runCase(c, ...roundInputs(c), mode, inputs.warmTokens);
         reply({ type: 'ready' });
       })().catch((err) => reply({ type: 'ready', error: String(err?.message ?? err).slice(0, 120) }));
     } else if (m?.type === 'run') {
-      const tokens = c.cached ? inputs.rotation : inputs.fresh;
-      const ops = c.cached ? cfg.cachedOps : cfg.uncachedOps;
-      runCase(c, tokens, ops, m.mode, inputs.warmTokens).then((s) => reply({ type: 'sample', ...s }), (err) => reply({ type: 'error', message: String(err?.message ?? err) }));
+      runCase(c, ...roundInputs(c), m.mode, inputs.warmTokens).then((s) => reply({ type: 'sample', ...s }), (err) => reply({ type: 'error', message: String(err?.message ?? err) }));
     }
   });
 }
