@@ -264,6 +264,8 @@ async function benchAlg(alg, tg) {
         try {
           const ready = await ask(worker, { type: 'setup', index: inst.index, inputs, cfg }, 300_000, 'ready');
           if (ready.error) inst.c.error ??= ready.error;
+          // The worker builds the case list itself and runs the case at this index: it must be this very case.
+          else if (ready.name !== inst.c.name) inst.c.error ??= `the worker built another case at this place: ${ready.name}`;
           else inst.worker = worker;
         } catch (err) {
           inst.c.error ??= String(err.message ?? err).slice(0, 120);
@@ -313,6 +315,10 @@ function worker() {
   const roundInputs = (k) => (k.cached ? [inputs.rotation, cfg.cachedOps] : [inputs.fresh, cfg.uncachedOps]);
   process.on('message', (m) => {
     if (m?.type === 'setup') {
+      // The parent's settings replace the worker's own (a full run's by default) outright: a key only the full
+      // preset has (cacheOff) would otherwise stay, and the worker's case list, indexed by the parent's, would have
+      // one case more (session 27: until then quick and smoke runs timed the wrong case from the eighth on).
+      for (const k of Object.keys(cfg)) delete cfg[k];
       Object.assign(cfg, m.cfg);
       inputs = m.inputs;
       (async () => {
@@ -328,7 +334,7 @@ function worker() {
         // Warm-up (JIT), not recorded: the warm tokens, then rounds exactly like the timed ones.
         for (const mode of c.modes) await runCase(c, inputs.warmTokens, cfg.warm, mode);
         for (let r = 0; r < cfg.warmRounds; r++) for (const mode of c.modes) await runCase(c, ...roundInputs(c), mode, inputs.warmTokens);
-        reply({ type: 'ready' });
+        reply({ type: 'ready', name: c.name });
       })().catch((err) => reply({ type: 'ready', error: String(err?.message ?? err).slice(0, 120) }));
     } else if (m?.type === 'run') {
       runCase(c, ...roundInputs(c), m.mode, inputs.warmTokens).then((s) => reply({ type: 'sample', ...s }), (err) => reply({ type: 'error', message: String(err?.message ?? err) }));
