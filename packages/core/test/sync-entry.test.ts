@@ -13,6 +13,7 @@ import {
   syncEntryOf,
   TokenError,
   type AuthInfo,
+  type GuardLink,
   type AuditEvent,
   type RequestLike,
   type TokenVerifier,
@@ -299,6 +300,45 @@ describe('linkGuard / guardOf', () => {
     expect(guardOf(first, authB)).toBe(a);
     expect(guardOf(first, undefined)).toBeUndefined();
     expect(guardOf(first, null)).toBeUndefined();
+  });
+
+  it('on the short way (no request or AuthInfo ever linked), finds the guard that linked last for its verifier, whichever guard of that verifier it was', async () => {
+    // A fresh copy of the module: this file's other tests have linked requests and AuthInfos in the shared one,
+    // which closes the short way for good.
+    let core: typeof import('@tokenguard/core') | undefined;
+    await jest.isolateModulesAsync(async () => {
+      core = await import('@tokenguard/core');
+    });
+    const c = core!;
+    expect(c.linkGuard).not.toBe(linkGuard);
+    const key = await makeKey('RS256', 'last-link');
+    const options: VerifierOptions = { issuer: ISS, audience: AUD, keys: jwks(key), algorithms: ['RS256'], metrics: false };
+    const v1 = c.createTokenVerifier(options);
+    const v2 = c.createTokenVerifier(options);
+    try {
+      // Two guards on one verifier (with different passErrors), and one on another verifier.
+      const a = Object.freeze({ verifier: v1, passErrors: false });
+      const b = Object.freeze({ verifier: v1, passErrors: true });
+      const d = Object.freeze({ verifier: v2, passErrors: false });
+      const token = () => signToken(key, { iss: ISS, aud: AUD, sub: 'svc', exp: now() + 300 });
+      const auth1 = await v1.verify(await token());
+      const auth2 = await v2.verify(await token());
+      const sequence: [GuardLink, AuthInfo][] = [[a, auth1], [a, auth1], [d, auth2], [a, auth1], [b, auth1], [b, auth1], [d, auth2], [a, auth1], [a, auth1], [b, auth1]];
+      for (const [link, auth] of sequence) {
+        c.linkGuard({}, link, auth);
+        expect(c.guardOf({}, auth)).toBe(link);
+      }
+      // The other verifier's guard kept its own link throughout.
+      expect(c.guardOf({}, auth2)).toBe(d);
+      // A request linked without a token (optional auth) still shadows the AuthInfo's guard, short way or not.
+      const request = {};
+      c.linkGuard(request, d, undefined);
+      expect(c.guardOf(request, auth1)).toBe(d);
+      c.linkGuard(request, b, auth1);
+      expect(c.guardOf(request, auth1)).toBe(b);
+    } finally {
+      await Promise.all([v1.close(), v2.close()]);
+    }
   });
 
   it('finds the guard of an AuthInfo through the verifier that made it: every token it verifies, with no entry per token', async () => {
