@@ -124,7 +124,9 @@ export function guardOf(target: object | undefined, auth?: AuthInfo | null): Gua
   const own = authLinked ? authLinks.get(auth) : undefined;
   if (own !== undefined) return own;
   const verifier = verifierOf(auth);
-  return verifier === undefined ? undefined : verifierLinks.get(verifier);
+  if (verifier === undefined) return undefined;
+  // `verifierLinks` holds `lastLink` for its verifier (see there): the lookup is skipped for that guard's tokens.
+  return lastLink !== undefined && lastLink.verifier === verifier ? lastLink : verifierLinks.get(verifier);
 }
 
 const links = new WeakMap<object, GuardLink>();
