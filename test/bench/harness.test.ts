@@ -98,4 +98,17 @@ describe('bench harness (smoke)', () => {
     }
     expect(graded.some((r) => /^uncached verify\(\).*\(node\) \(micro\)$/.test(r[0] ?? ''))).toBe(true);
   });
+
+  it("reports the floor's two parts for each algorithm, from the floor and crypto.verify rows of the run", () => {
+    const line = md.split('\n').find((l) => l.startsWith('- **The host, as the microbenchmark found it**'));
+    expect(line).toBeDefined();
+    for (const alg of ['RS256', 'ES256', 'EdDSA']) {
+      const floor = json.micro.rows.find((r) => r.alg === alg && r.group === 'floor' && r.mode === 'seq');
+      const sig = json.micro.rows.find((r) => r.alg === alg && r.group === 'sig' && r.mode === 'seq');
+      const m = new RegExp(`${alg} \`crypto\\.verify\` ([\\d.]+) µs and the rest (-?[\\d.]+) µs`).exec(line ?? '');
+      expect(m).not.toBeNull();
+      expect(m?.[1]).toBe(sig!.cpuUs.toFixed(1));
+      expect(m?.[2]).toBe((floor!.cpuUs - sig!.cpuUs).toFixed(1));
+    }
+  });
 });
