@@ -153,7 +153,7 @@ function findings(res) {
   const out = [];
   if (micro) {
     // The floor's two parts, as this run's host ran them: its crypto, and the JavaScript around it (decoding). What
-    // a verifier adds to the floor is JavaScript, so the ratios above move with the second part.
+    // a verifier adds to the floor is JavaScript, so the uncached ratios to the floor move with the second part.
     const parts = micro.config.algs
       .map((alg) => [alg, floorUs(micro, alg), microRow(micro, alg, 'sig')?.cpuUs])
       .filter(([, floor, sig]) => floor !== undefined && sig !== undefined)
