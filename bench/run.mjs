@@ -492,8 +492,19 @@ function pairedGroups(tg) {
     { id: 'tokenguard, onRequest hook', guard: 'tokenguard', kind: 'diag', prime: true, parts: { hook: 'onRequest' }, frameworks: ['fastify'] },
     { id: 'tokenguard', guard: 'tokenguard', kind: 'tg-cached', prime: true },
   ] });
+  // Only when asked for: what any guard costs at the least on Express (session 30), beside the least safe cache and
+  // tokenguard: one more router layer, one that also reads the Authorization header, one that only sets req.auth.
+  const EXPRESS = ['express', 'express-createServer'];
+  if (only.includes('least')) groups.push({ id: 'least', variants: [
+    { id: 'bare', guard: 'bare', kind: 'bare' },
+    { id: 'sync no-op middleware', guard: 'sync-noop', kind: 'diag', frameworks: EXPRESS },
+    { id: 'sync middleware that only reads the Authorization header', guard: 'reads-header', kind: 'diag', frameworks: EXPRESS },
+    { id: 'sync middleware that only sets req.auth', guard: 'sets-auth', kind: 'diag', frameworks: EXPRESS },
+    { id: 'node:crypto floor guard, cached', guard: 'floor-cached', kind: 'floor-cached', prime: true },
+    { id: 'tokenguard', guard: 'tokenguard', kind: 'tg-cached', prime: true },
+  ] });
   const unknown = only.filter((id) => !groups.some((g) => g.id === id));
-  if (unknown.length > 0) throw new Error(`--paired-groups: no group ${unknown.join(', ')} (groups: ${groups.map((g) => g.id).join(', ')}, baseline, baseline-uncached, parts)`);
+  if (unknown.length > 0) throw new Error(`--paired-groups: no group ${unknown.join(', ')} (groups: ${groups.map((g) => g.id).join(', ')}, baseline, baseline-uncached, parts, least)`);
   return groups.filter((g) => only.includes(g.id));
 }
 
