@@ -88,7 +88,19 @@ async function runChild(script, childArgs, { nodeArgs = [], timeoutMs }) {
 // ---------------------------------------------------------------- HTTP
 
 /** Express under app.listen() (`express`) or under @tokenguard/express's createServer(app) (`express-createServer`). */
-const isExpress = (fw) => fw === 'express' || fw === 'express-createServer';
+const EXPRESS_SERVERS = ['express', 'express-createServer'];
+const isExpress = (fw) => EXPRESS_SERVERS.includes(fw);
+
+/**
+ * The least any Express middleware costs (one more router layer, nothing read or set), and the least any Express
+ * guard costs: a synchronous middleware that only reads the Authorization header, or only sets req.auth. Separate
+ * server processes with --diagnose; the paired group `least` (session 30) puts them in one process.
+ */
+const EXPRESS_LEAST = [
+  { id: 'sync no-op middleware', guard: 'sync-noop' },
+  { id: 'sync middleware that only reads the Authorization header', guard: 'reads-header' },
+  { id: 'sync middleware that only sets req.auth', guard: 'sets-auth' },
+];
 
 /** The variants per framework: bare, tokenguard (cached; uncached), the peers. */
 function httpPlan(tg, adapters, settings) {
@@ -123,11 +135,7 @@ function httpPlan(tg, adapters, settings) {
     const out = [{ id: 'async no-op middleware (diagnostic)', guard: 'async-noop', alg: 'RS256', kind: 'diag' }];
     if (fw === 'express' && tg.available) out.push({ id: 'core sync entry in a minimal middleware (diagnostic)', guard: 'core-direct', alg: 'RS256', kind: 'diag' });
     if (fw === 'express' && tg.available) out.push({ id: 'sync cache-hit sketch (diagnostic)', guard: 'sync-hit-sketch', alg: 'RS256', kind: 'diag' });
-    // The least any Express middleware costs (one more router layer, nothing read or set), and the least any
-    // Express guard costs: a synchronous middleware that only reads the Authorization header, or only sets req.auth.
-    if (isExpress(fw)) out.push({ id: 'sync no-op middleware (diagnostic)', guard: 'sync-noop', alg: 'RS256', kind: 'diag', replicas: settings.replicas });
-    if (isExpress(fw)) out.push({ id: 'sync middleware that only reads the Authorization header (diagnostic)', guard: 'reads-header', alg: 'RS256', kind: 'diag', replicas: settings.replicas });
-    if (isExpress(fw)) out.push({ id: 'sync middleware that only sets req.auth (diagnostic)', guard: 'sets-auth', alg: 'RS256', kind: 'diag', replicas: settings.replicas });
+    if (isExpress(fw)) for (const { id, guard } of EXPRESS_LEAST) out.push({ id: `${id} (diagnostic)`, guard, alg: 'RS256', kind: 'diag', replicas: settings.replicas });
     return out;
   };
   const bare = () => ({ id: 'bare', guard: 'bare', alg: 'RS256', kind: 'bare', replicas: settings.replicas });
@@ -458,17 +466,19 @@ function summarizeFramework(variants) {
  */
 function pairedGroups(tg) {
   const engine = tg.engines[0];
+  // Bare, the least safe cache and tokenguard with its cache: the cached group, and the frame of the diagnostic groups.
+  const [bare, leastSafe, cachedTokenguard] = [
+    { id: 'bare', guard: 'bare', kind: 'bare' },
+    { id: 'node:crypto floor guard, cached', guard: 'floor-cached', kind: 'floor-cached', prime: true },
+    { id: 'tokenguard', guard: 'tokenguard', kind: 'tg-cached', prime: true },
+  ];
   const groups = [
     // The method's own check: bare against itself, which should come out at 0 µs and 1.00×.
     { id: 'control', variants: [
       { id: 'bare', guard: 'bare', kind: 'bare' },
       { id: 'bare again (control)', guard: 'bare', kind: 'diag' },
     ] },
-    { id: 'cached', variants: [
-      { id: 'bare', guard: 'bare', kind: 'bare' },
-      { id: 'node:crypto floor guard, cached', guard: 'floor-cached', kind: 'floor-cached', prime: true },
-      { id: 'tokenguard', guard: 'tokenguard', kind: 'tg-cached', prime: true },
-    ] },
+    { id: 'cached', variants: [bare, leastSafe, cachedTokenguard] },
     { id: 'uncached', variants: [
       { id: 'bare', guard: 'bare', kind: 'bare' },
       { id: 'node:crypto floor guard', guard: 'floor', kind: 'floor' },
@@ -486,22 +496,19 @@ function pairedGroups(tg) {
   // Only when asked for: a cache hit taken apart (a development diagnostic): the core's synchronous entry in a
   // minimal hook or middleware shaped like the least safe cache's, and (Fastify) the adapter on its onRequest hook.
   if (only.includes('parts')) groups.push({ id: 'parts', variants: [
-    { id: 'bare', guard: 'bare', kind: 'bare' },
-    { id: 'node:crypto floor guard, cached', guard: 'floor-cached', kind: 'floor-cached', prime: true },
+    bare,
+    leastSafe,
     { id: 'core sync entry in a minimal hook', guard: 'core-direct', kind: 'diag', prime: true },
     { id: 'tokenguard, onRequest hook', guard: 'tokenguard', kind: 'diag', prime: true, parts: { hook: 'onRequest' }, frameworks: ['fastify'] },
-    { id: 'tokenguard', guard: 'tokenguard', kind: 'tg-cached', prime: true },
+    cachedTokenguard,
   ] });
-  // Only when asked for: what any guard costs at the least on Express (session 30), beside the least safe cache and
-  // tokenguard: one more router layer, one that also reads the Authorization header, one that only sets req.auth.
-  const EXPRESS = ['express', 'express-createServer'];
+  // Only when asked for: what any guard costs at the least on Express (EXPRESS_LEAST), beside the least safe cache
+  // and tokenguard.
   if (only.includes('least')) groups.push({ id: 'least', variants: [
-    { id: 'bare', guard: 'bare', kind: 'bare' },
-    { id: 'sync no-op middleware', guard: 'sync-noop', kind: 'diag', frameworks: EXPRESS },
-    { id: 'sync middleware that only reads the Authorization header', guard: 'reads-header', kind: 'diag', frameworks: EXPRESS },
-    { id: 'sync middleware that only sets req.auth', guard: 'sets-auth', kind: 'diag', frameworks: EXPRESS },
-    { id: 'node:crypto floor guard, cached', guard: 'floor-cached', kind: 'floor-cached', prime: true },
-    { id: 'tokenguard', guard: 'tokenguard', kind: 'tg-cached', prime: true },
+    bare,
+    ...EXPRESS_LEAST.map(({ id, guard }) => ({ id, guard, kind: 'diag', frameworks: EXPRESS_SERVERS })),
+    leastSafe,
+    cachedTokenguard,
   ] });
   const unknown = only.filter((id) => !groups.some((g) => g.id === id));
   if (unknown.length > 0) throw new Error(`--paired-groups: no group ${unknown.join(', ')} (groups: ${groups.map((g) => g.id).join(', ')}, baseline, baseline-uncached, parts, least)`);
