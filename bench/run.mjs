@@ -452,6 +452,9 @@ function summarizeFramework(variants) {
 
 // ---------------------------------------------------------------- paired
 
+/** Bare in the paired rounds: the first variant of every group, the one each guard's extra is measured against. */
+const PAIRED_BARE = { id: 'bare', guard: 'bare', kind: 'bare' };
+
 /**
  * The paired rounds (a diagnostic, --diagnose): the apps of bare and of guards, each built as its own server process
  * builds it, served by ONE server process that switches between them every `sliceMs` (bench/http-server.mjs,
@@ -466,21 +469,20 @@ function summarizeFramework(variants) {
  */
 function pairedGroups(tg) {
   const engine = tg.engines[0];
-  // Bare, the least safe cache and tokenguard with its cache: the cached group, and the frame of the diagnostic groups.
-  const [bare, leastSafe, cachedTokenguard] = [
-    { id: 'bare', guard: 'bare', kind: 'bare' },
+  // The least safe cache and tokenguard with its cache: with bare, the cached group and the frame of the diagnostic groups.
+  const [leastSafe, cachedTokenguard] = [
     { id: 'node:crypto floor guard, cached', guard: 'floor-cached', kind: 'floor-cached', prime: true },
     { id: 'tokenguard', guard: 'tokenguard', kind: 'tg-cached', prime: true },
   ];
   const groups = [
     // The method's own check: bare against itself, which should come out at 0 µs and 1.00×.
     { id: 'control', variants: [
-      { id: 'bare', guard: 'bare', kind: 'bare' },
+      PAIRED_BARE,
       { id: 'bare again (control)', guard: 'bare', kind: 'diag' },
     ] },
-    { id: 'cached', variants: [bare, leastSafe, cachedTokenguard] },
+    { id: 'cached', variants: [PAIRED_BARE, leastSafe, cachedTokenguard] },
     { id: 'uncached', variants: [
-      { id: 'bare', guard: 'bare', kind: 'bare' },
+      PAIRED_BARE,
       { id: 'node:crypto floor guard', guard: 'floor', kind: 'floor' },
       { id: `tokenguard, uncached${engine ? ` (${engine})` : ''}`, guard: 'tokenguard', kind: 'tg-uncached', cache: false, engine },
     ] },
@@ -496,7 +498,7 @@ function pairedGroups(tg) {
   // Only when asked for: a cache hit taken apart (a development diagnostic): the core's synchronous entry in a
   // minimal hook or middleware shaped like the least safe cache's, and (Fastify) the adapter on its onRequest hook.
   if (only.includes('parts')) groups.push({ id: 'parts', variants: [
-    bare,
+    PAIRED_BARE,
     leastSafe,
     { id: 'core sync entry in a minimal hook', guard: 'core-direct', kind: 'diag', prime: true },
     { id: 'tokenguard, onRequest hook', guard: 'tokenguard', kind: 'diag', prime: true, parts: { hook: 'onRequest' }, frameworks: ['fastify'] },
@@ -505,7 +507,7 @@ function pairedGroups(tg) {
   // Only when asked for: what any guard costs at the least on Express (EXPRESS_LEAST), beside the least safe cache
   // and tokenguard.
   if (only.includes('least')) groups.push({ id: 'least', variants: [
-    bare,
+    PAIRED_BARE,
     ...EXPRESS_LEAST.map(({ id, guard }) => ({ id, guard, kind: 'diag', frameworks: EXPRESS_SERVERS })),
     leastSafe,
     cachedTokenguard,
@@ -531,7 +533,7 @@ function baselineGroup(uncached) {
   const label = uncached ? ', uncached' : '';
   const cacheOptions = uncached ? { cache: false } : { prime: true };
   return { id: uncached ? 'baseline-uncached' : 'baseline', alternate: true, variants: [
-    { id: 'bare', guard: 'bare', kind: 'bare' },
+    PAIRED_BARE,
     { id: `tokenguard${label}, baseline (${info.commit}${info.dirty ? ' + changes' : ''}, ${String(info.date).slice(0, 16)})`, guard: 'tokenguard-baseline', kind: 'tg-baseline', baselineDir: dir, ...cacheOptions },
     { id: `tokenguard${label}, this build`, guard: 'tokenguard', kind: uncached ? 'tg-uncached' : 'tg-cached', vs: 'tg-baseline', ...cacheOptions },
   ] };
